@@ -1,0 +1,45 @@
+# Sourced by scripts/demo and scripts/test: makes .venv with the requirements.
+# Needs only Python 3.11+ with venv (Debian/Ubuntu: apt-get install python3-venv).
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+PYTHON=${PYTHON:-python3}
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "This project needs Python 3.11 or newer as '$PYTHON' (set PYTHON=... to choose)." >&2
+  exit 1
+fi
+
+# Installs Debian/Ubuntu packages that are missing, as root or with sudo.
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null; then sudo="sudo"; else
+      echo "Please install: ${missing[*]} (apt-get install ${missing[*]})." >&2
+      exit 1
+    fi
+  fi
+  echo "Installing ${missing[*]} with apt-get..." >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+if [ ! -x .venv/bin/python ]; then
+  if ! "$PYTHON" -m venv .venv 2>/dev/null; then
+    rm -rf .venv
+    command -v apt-get >/dev/null && apt_install python3-venv
+    "$PYTHON" -m venv .venv
+  fi
+fi
+
+# Reinstall only when requirements.txt changed.
+stamp=.venv/.requirements.sha256
+if ! sha256sum --check --status "$stamp" 2>/dev/null; then
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet -r requirements.txt
+  sha256sum requirements.txt > "$stamp"
+fi

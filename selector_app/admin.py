@@ -1,0 +1,50 @@
+"""Admin: see resources, edit data (which publishes it), publish random data."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from . import services
+from .models import Resource
+
+
+@admin.register(Resource)
+class ResourceAdmin(admin.ModelAdmin):
+    """Saving goes through the publish service, so open pages change at once."""
+
+    list_display = ["name", "sequence", "data_length", "updated_at"]
+    search_fields = ["name"]
+    readonly_fields = ["sequence", "updated_at"]
+    fields = ["name", "sequence", "data", "updated_at"]
+    actions = ["publish_random"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A resource's name is its address (URLs, clients' cursors): fixed
+        # once created.
+        return [*self.readonly_fields, "name"] if obj else self.readonly_fields
+
+    @admin.display(description="data length")
+    def data_length(self, obj: Resource) -> int:
+        return len(obj.data)
+
+    def save_model(self, request, obj: Resource, form, change: bool) -> None:
+        if change:
+            obj.sequence = services.resource_publish(
+                name=obj.name, data=obj.data
+            ).sequence
+        else:
+            created = services.resource_create(name=obj.name, data=obj.data)
+            obj.pk, obj.sequence = created.pk, created.sequence
+
+    @admin.action(description="Publish new random data")
+    def publish_random(self, request: HttpRequest, queryset: QuerySet) -> None:
+        names = list(queryset.values_list("name", flat=True))
+        for name in names:
+            services.resource_publish_random(name=name)
+        self.message_user(
+            request,
+            f"Published new data to {len(names)} resource(s).",
+            messages.SUCCESS,
+        )

@@ -1,0 +1,85 @@
+"""The app's settings: one ``SELECTOR_APP`` dict over a table of defaults.
+
+Everything in the app reads its settings through :func:`get_config`, never
+``getattr(settings, ...)``, so the defaults live in one place and an unknown
+key (usually a typo) is reported instead of silently ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from functools import cache
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+SETTING_NAME = "SELECTOR_APP"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The resolved settings; each field's default is the documented default."""
+
+    #: The template the page extends; it must define the blocks ``title``,
+    #: ``head`` and ``content`` (see selector_app/base.html).
+    BASE_TEMPLATE: str = "selector_app/base.html"
+    #: The resource served by ``/comet`` and ``/websocket`` without a name.
+    DEFAULT_RESOURCE: str = "res"
+    #: Seconds a long-poll request is held before it is answered with 204.
+    LONG_POLL_TIMEOUT: float = 30.0
+    #: Held long-poll requests per server process before new ones get 503.
+    MAX_HELD_REQUESTS: int = 10_000
+    #: The ``Retry-After`` header (seconds) sent with a 503.
+    RETRY_AFTER: int = 2
+    #: Seconds between the hub's re-reads of the resource rows.
+    RESYNC_INTERVAL: float = 5.0
+    #: The channel layer alias the app publishes and listens on.
+    CHANNEL_LAYER: str = "default"
+    #: The channel-layer group every server process's hub joins.
+    GROUP: str = "selector_app"
+    #: Run the updater inside the server process when the channel layer is
+    #: in-memory (it cannot reach another process).
+    EMBEDDED_UPDATER: bool = True
+    #: What the updater publishes: resource, interval (seconds), data length.
+    UPDATER_RESOURCE: str = "res"
+    UPDATE_INTERVAL: float = 1.0
+    RESOURCE_LENGTH: int = 1024
+    #: Seconds between ``server tick #N`` frames on ``/bidirectional``.
+    TICK_INTERVAL: float = 1.0
+    #: Largest text frame (bytes, UTF-8) ``/bidirectional`` accepts; larger
+    #: frames close the socket with 1009.
+    MAX_MESSAGE_SIZE: int = 64 * 1024
+
+
+KNOWN_KEYS = frozenset(f.name for f in fields(Config))
+
+
+def unknown_keys(user: dict) -> list[str]:
+    """The keys of ``user`` that are not settings of this app, sorted."""
+    return sorted(str(key) for key in user if key not in KNOWN_KEYS)
+
+
+@cache
+def get_config() -> Config:
+    """Return the current settings, built once and cached until they change."""
+    user = getattr(settings, SETTING_NAME, {})
+    if not isinstance(user, dict):
+        raise ImproperlyConfigured(
+            f"{SETTING_NAME} must be a dict, not {type(user).__name__}."
+        )
+    bad = unknown_keys(user)
+    if bad:
+        raise ImproperlyConfigured(
+            f"{SETTING_NAME} has unknown key(s): {', '.join(bad)}. "
+            f"Valid keys are: {', '.join(sorted(KNOWN_KEYS))}."
+        )
+    return Config(**user)
+
+
+@receiver(setting_changed)
+def _reload(*, setting: str, **kwargs: object) -> None:
+    # override_settings() in tests and runtime changes take effect at once.
+    if setting == SETTING_NAME:
+        get_config.cache_clear()

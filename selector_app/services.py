@@ -1,0 +1,173 @@
+"""Business logic: creating, publishing and reading resources.
+
+Views, consumers, the admin and the management commands only parse input and
+call these functions. Every write goes to the database first (the truth) and
+only *after commit* rings the channel layer (the doorbell), so no server
+process is ever told about a version that could still roll back.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from functools import partial
+
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.layers import BaseChannelLayer, get_channel_layer
+from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from .conf import get_config
+from .models import Resource
+from .signals import resource_published
+from .snapshots import Snapshot
+
+logger = logging.getLogger(__name__)
+
+#: Printable ASCII without the space (0x21-0x7E), as the protocol specifies.
+PRINTABLE = "".join(chr(code) for code in range(0x21, 0x7F))
+
+
+def random_data(length: int) -> str:
+    """``length`` random printable characters (not for secrets)."""
+    return "".join(random.choices(PRINTABLE, k=length))
+
+
+def channel_layer() -> BaseChannelLayer:
+    """The configured channel layer, or a clear error naming the setting."""
+    alias = get_config().CHANNEL_LAYER
+    layer = get_channel_layer(alias)
+    if layer is None:
+        raise ImproperlyConfigured(
+            f"CHANNEL_LAYERS has no {alias!r} layer, which selector_app needs to "
+            "reach every server process. Add one (InMemoryChannelLayer for a "
+            "single process, channels_redis for several) or set "
+            "SELECTOR_APP['CHANNEL_LAYER'] to an alias that exists."
+        )
+    return layer
+
+
+def _write(*, name: str, data: str) -> Snapshot:
+    if not isinstance(data, str):
+        raise TypeError(f"Resource data must be str, not {type(data).__name__}.")
+    with transaction.atomic():
+        # F() makes the increment atomic across processes; the read-back sees
+        # our own row, which the UPDATE keeps locked until commit.
+        updated = Resource.objects.filter(name=name).update(
+            sequence=F("sequence") + 1, data=data, updated_at=timezone.now()
+        )
+        if not updated:
+            raise Resource.DoesNotExist(
+                f"There is no resource named {name!r}. Create it first, in the "
+                "admin or with selector_app.services.resource_create()."
+            )
+        sequence = Resource.objects.filter(name=name).values_list(
+            "sequence", flat=True
+        )[0]
+    return Snapshot(name, sequence, data)
+
+
+def _announce_failed(snapshot: Snapshot) -> None:
+    logger.warning(
+        "Published %s #%s but could not ring the channel layer; server "
+        "processes will pick it up at their next resync.",
+        snapshot.name,
+        snapshot.sequence,
+        exc_info=True,
+    )
+
+
+def _signal_kwargs(snapshot: Snapshot) -> dict[str, object]:
+    return {
+        "sender": Resource,
+        "name": snapshot.name,
+        "sequence": snapshot.sequence,
+        "data": snapshot.data,
+    }
+
+
+def _announce(snapshot: Snapshot) -> None:
+    # A lost doorbell costs latency, not data: the row is committed and every
+    # hub re-reads the rows periodically. So a layer failure is logged, not
+    # raised into code whose transaction has already committed.
+    layer = channel_layer()
+    try:
+        async_to_sync(layer.group_send)(get_config().GROUP, snapshot.as_event())
+    except Exception:
+        _announce_failed(snapshot)
+    resource_published.send(**_signal_kwargs(snapshot))
+
+
+async def _aannounce(snapshot: Snapshot) -> None:
+    layer = channel_layer()
+    try:
+        await layer.group_send(get_config().GROUP, snapshot.as_event())
+    except Exception:
+        _announce_failed(snapshot)
+    await resource_published.asend(**_signal_kwargs(snapshot))
+
+
+def resource_publish(*, name: str, data: str) -> Snapshot:
+    """Store ``data`` as the next version of ``name`` and announce it.
+
+    Inside an outer ``transaction.atomic()`` the announcement waits for the
+    outer commit (and never happens if it rolls back).
+    """
+    snapshot = _write(name=name, data=data)
+    transaction.on_commit(partial(_announce, snapshot))
+    return snapshot
+
+
+async def aresource_publish(*, name: str, data: str) -> Snapshot:
+    """Async twin of :func:`resource_publish`."""
+    # Async code cannot hold a transaction open, so _write's own atomic block
+    # is the outermost one and has committed when it returns.
+    snapshot = await sync_to_async(_write)(name=name, data=data)
+    await _aannounce(snapshot)
+    return snapshot
+
+
+def resource_publish_random(*, name: str, length: int | None = None) -> Snapshot:
+    """Publish fresh random printable data (the demo's update)."""
+    return resource_publish(name=name, data=random_data(_length(length)))
+
+
+async def aresource_publish_random(*, name: str, length: int | None = None) -> Snapshot:
+    """Async twin of :func:`resource_publish_random`."""
+    return await aresource_publish(name=name, data=random_data(_length(length)))
+
+
+def _length(length: int | None) -> int:
+    return get_config().RESOURCE_LENGTH if length is None else length
+
+
+def resource_create(*, name: str, data: str = "") -> Resource:
+    """Create a resource at sequence 1 and announce it."""
+    resource = Resource(name=name, data=data)
+    resource.full_clean()
+    resource.save()
+    snapshot = Snapshot(resource.name, resource.sequence, resource.data)
+    transaction.on_commit(partial(_announce, snapshot))
+    return resource
+
+
+def resource_ensure(*, name: str, length: int | None = None) -> Snapshot:
+    """Return ``name``'s current version, creating it with random data if needed."""
+    resource, _ = Resource.objects.get_or_create(
+        name=name, defaults={"data": random_data(_length(length))}
+    )
+    return Snapshot(resource.name, resource.sequence, resource.data)
+
+
+def resource_snapshots() -> list[Snapshot]:
+    """Every resource's current version, read from the database."""
+    rows = Resource.objects.values_list("name", "sequence", "data")
+    return [Snapshot(name, sequence, data) for name, sequence, data in rows]
+
+
+def resource_snapshot(*, name: str) -> Snapshot | None:
+    """``name``'s current version from the database, or ``None``."""
+    row = Resource.objects.filter(name=name).values_list("sequence", "data").first()
+    return None if row is None else Snapshot(name, row[0], row[1])

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from . import views
+
+app_name = "selector_app"
+
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("comet", views.comet, name="comet"),
+    path("comet/<slug:name>", views.comet, name="comet-resource"),
+]

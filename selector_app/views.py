@@ -1,0 +1,73 @@
+"""HTTP views: the page and Comet (long-polling). Thin: parse, call, answer."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_safe
+
+from .conf import get_config
+from .exceptions import InvalidCursor, TooManyWaiters, UnknownResource
+from .live import parse_cursor, resource_poll
+
+TEXT = "text/plain; charset=utf-8"
+
+
+def _text(status: int, body: str = "") -> HttpResponse:
+    response = HttpResponse(body, status=status, content_type=TEXT)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+# Read-only, so CSRF protection has nothing to protect; exempting it lets
+# require_safe answer other methods with the protocol's 405 instead of 403.
+@csrf_exempt
+@require_safe
+async def comet(request: HttpRequest, name: str | None = None) -> HttpResponse:
+    """``GET /comet[/<name>]?seq=N``: answer when the sequence differs from N."""
+    config = get_config()
+    try:
+        cursor = parse_cursor(request.GET.get("seq"))
+        snapshot = await resource_poll(
+            name=name or config.DEFAULT_RESOURCE,
+            cursor=cursor,
+            timeout=config.LONG_POLL_TIMEOUT,
+        )
+    except InvalidCursor as error:
+        return _text(400, f"{error}\n")
+    except UnknownResource as error:
+        return _text(404, f"{error}\n")
+    except TooManyWaiters as error:
+        response = _text(503, f"{error} Retry later.\n")
+        response["Retry-After"] = str(config.RETRY_AFTER)
+        return response
+    if snapshot is None:
+        return _text(204)
+    return _text(200, snapshot.message)
+
+
+@require_safe
+@never_cache
+def index(request: HttpRequest) -> HttpResponse:
+    """The page with the live panels; endpoint URLs follow the mount prefix."""
+    return render(request, "selector_app/index.html", page_context(request))
+
+
+def page_context(request: HttpRequest) -> dict[str, object]:
+    """Endpoint paths for the page's script, derived from where we are mounted.
+
+    The WebSocket routes must be mounted at the same prefix as the URLs
+    (docs/embedding.md); the script turns these paths into ws:// URLs.
+    """
+    prefix = reverse("selector_app:index")
+    config = get_config()
+    return {
+        "base_template": config.BASE_TEMPLATE,
+        "resource": config.DEFAULT_RESOURCE,
+        "comet_url": reverse("selector_app:comet"),
+        "websocket_path": f"{prefix}websocket",
+        "bidirectional_path": f"{prefix}bidirectional",
+    }

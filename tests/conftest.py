@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import pytest
+from channels.layers import channel_layers
+
+from selector_app import hub as hub_module
+from selector_app.conf import get_config
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_state():
+    """Each test gets a new in-memory layer, no hub, and freshly read settings.
+
+    Hubs belong to an event loop and each test has its own loop; the loop's
+    runner cancels a left-over hub's tasks when the test ends.
+    """
+    channel_layers.backends.clear()
+    hub_module._hubs.clear()
+    get_config.cache_clear()
+    yield
+    hub_module._hubs.clear()
+
+
+@pytest.fixture
+async def hub():
+    """The test loop's hub, started, and closed (tasks awaited) afterwards."""
+    live = hub_module.get_hub()
+    yield live
+    await hub_module.close_hub()
+
+
+@pytest.fixture
+def res(transactional_db):
+    """The demo resource at sequence 1 (transactional tests flush migrations' rows)."""
+    from selector_app.models import Resource
+    from selector_app.services import random_data
+
+    Resource.objects.filter(name="res").delete()
+    return Resource.objects.create(name="res", data=random_data(1024))
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """A private redis-server for this test, stopped afterwards."""
+    from tests.support.redis import RedisServer
+
+    with RedisServer(tmp_path) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory):
+    """The demo as a user runs it: a real Daphne process, SQLite, in-memory
+    layer and the embedded updater, on a free port."""
+    from tests.support.server import ServerProcess, manage, project_env
+
+    directory = tmp_path_factory.mktemp("demo")
+    env = project_env(DATABASE_URL=f"sqlite:///{directory / 'db.sqlite3'}")
+    manage("migrate", "-v0", env=env)
+    with ServerProcess(env, directory / "server.log") as server:
+        yield server

@@ -1,0 +1,181 @@
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+
+from selector_app.consumers import BidirectionalConsumer, echo_reply
+from selector_app.routing import websocket_urlpatterns
+
+# Channels closes stale database connections around every consumer event.
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def fast_ticks(settings):
+    settings.SELECTOR_APP = {"EMBEDDED_UPDATER": False, "TICK_INTERVAL": 0.05}
+
+
+def communicator() -> WebsocketCommunicator:
+    return WebsocketCommunicator(URLRouter(websocket_urlpatterns), "/bidirectional")
+
+
+def ticker_tasks() -> list[asyncio.Task]:
+    return [t for t in asyncio.all_tasks() if t.get_name() == "selector_app ticker"]
+
+
+async def frames_until(comm, predicate, limit: int = 50) -> list[str]:
+    frames = []
+    while not frames or not predicate(frames[-1]):
+        frames.append(await comm.receive_from(timeout=5))
+        assert len(frames) <= limit, frames
+    return frames
+
+
+@pytest.mark.usefixtures("fast_ticks")
+async def test_ticks_are_numbered_from_one_for_each_connection():
+    for _ in range(2):
+        comm = communicator()
+        assert (await comm.connect())[0]
+        frames = [await comm.receive_from(timeout=5) for _ in range(3)]
+        assert frames == ["server tick #1", "server tick #2", "server tick #3"]
+        await comm.disconnect()
+
+
+@pytest.mark.usefixtures("fast_ticks")
+async def test_an_echo_arrives_while_ticks_keep_coming():
+    comm = communicator()
+    await comm.connect()
+    assert await comm.receive_from(timeout=5) == "server tick #1"
+    await comm.send_to(text_data="hello")
+    frames = await frames_until(comm, lambda f: f == "you said: HELLO")
+    after = await frames_until(comm, lambda f: f.startswith("server tick"))
+    ticks = [int(f.rsplit("#", 1)[1]) for f in frames + after if f.startswith("server")]
+    assert ticks == list(range(2, 2 + len(ticks)))  # no tick lost or repeated
+    await comm.disconnect()
+
+
+async def test_the_first_tick_comes_after_one_interval(settings):
+    settings.SELECTOR_APP = {"EMBEDDED_UPDATER": False, "TICK_INTERVAL": 0.3}
+    comm = communicator()
+    await comm.connect()
+    await comm.send_to(text_data="quick")
+    # The echo is not queued behind the ticker's first sleep.
+    assert await comm.receive_from(timeout=0.25) == "you said: QUICK"
+    assert await comm.receive_nothing(timeout=0.1)
+    assert await comm.receive_from(timeout=5) == "server tick #1"
+    await comm.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("text", "reply"),
+    [
+        ("hello", "you said: HELLO"),
+        ("straße", "you said: STRASSE"),
+        ("ﬁx ǆ", "you said: FIX Ǆ"),
+        ("", "you said: "),
+        ("   ", "you said:    "),
+    ],
+)
+def test_echo_upper_cases_with_full_unicode_rules(text, reply):
+    assert echo_reply(text) == reply
+
+
+@pytest.mark.usefixtures("fast_ticks")
+async def test_unicode_and_empty_text_on_the_wire():
+    comm = communicator()
+    await comm.connect()
+    await comm.send_to(text_data="straße")
+    await frames_until(comm, lambda f: f == "you said: STRASSE")
+    # The communicator refuses empty text; send the ASGI event it would send.
+    await comm.send_input({"type": "websocket.receive", "text": ""})
+    await frames_until(comm, lambda f: f == "you said: ")
+    await comm.disconnect()
+
+
+async def test_binary_frames_are_ignored(settings):
+    settings.SELECTOR_APP = {"EMBEDDED_UPDATER": False, "TICK_INTERVAL": 60}
+    comm = communicator()
+    await comm.connect()
+    await comm.send_to(bytes_data=b"\x00\xffbinary")
+    assert await comm.receive_nothing(timeout=0.1)
+    await comm.send_to(text_data="still here")
+    assert await comm.receive_from(timeout=5) == "you said: STILL HERE"
+    await comm.disconnect()
+
+
+async def test_oversize_text_closes_with_1009_and_the_limit_is_exact(settings):
+    settings.SELECTOR_APP = {
+        "EMBEDDED_UPDATER": False,
+        "TICK_INTERVAL": 60,
+        "MAX_MESSAGE_SIZE": 8,
+    }
+    comm = communicator()
+    await comm.connect()
+    await comm.send_to(text_data="éééé")  # 8 bytes in UTF-8: allowed
+    assert await comm.receive_from(timeout=5) == "you said: ÉÉÉÉ"
+    await comm.send_to(text_data="ééééa")  # 9 bytes
+    closed = await comm.receive_output(timeout=5)
+    assert closed["type"] == "websocket.close" and closed["code"] == 1009
+    assert ticker_tasks() == []
+    await comm.disconnect()
+
+
+async def test_the_default_limit_is_64_kib():
+    comm = communicator()
+    await comm.connect()
+    await comm.send_to(text_data="a" * 65536)
+    assert (await comm.receive_from(timeout=5)).endswith("A" * 10)
+    await comm.send_to(text_data="a" * 65537)
+    closed = await comm.receive_output(timeout=5)
+    assert closed["code"] == 1009
+    await comm.disconnect()
+
+
+@pytest.mark.usefixtures("fast_ticks")
+async def test_after_disconnect_no_task_of_the_consumer_is_left():
+    comm = communicator()
+    await comm.connect()
+    await comm.receive_from(timeout=5)
+    assert len(ticker_tasks()) == 1
+    await comm.disconnect()
+    assert ticker_tasks() == []
+
+
+async def test_a_send_that_races_the_disconnect_is_not_an_error(
+    monkeypatch, settings, caplog
+):
+    settings.SELECTOR_APP = {"EMBEDDED_UPDATER": False, "TICK_INTERVAL": 0.01}
+
+    async def gone(self, *args, **kwargs):
+        raise ConnectionResetError("client went away")  # an OSError, as uvicorn's
+
+    monkeypatch.setattr(BidirectionalConsumer, "send", gone)
+    comm = communicator()
+    await comm.connect()
+    await asyncio.sleep(0.05)  # let the ticker hit the failing send
+    assert ticker_tasks() == []
+    await comm.disconnect()
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+
+
+async def test_an_unexpected_ticker_failure_is_logged_and_closes_1011(
+    monkeypatch, settings, caplog
+):
+    settings.SELECTOR_APP = {"EMBEDDED_UPDATER": False, "TICK_INTERVAL": 0.01}
+    real_send = BidirectionalConsumer.send
+
+    async def broken(self, text_data=None, bytes_data=None, close=False):
+        if text_data and text_data.startswith("server tick"):
+            raise RuntimeError("bug")
+        await real_send(self, text_data, bytes_data, close)
+
+    monkeypatch.setattr(BidirectionalConsumer, "send", broken)
+    comm = communicator()
+    await comm.connect()
+    closed = await comm.receive_output(timeout=5)
+    assert closed["code"] == 1011
+    assert "failed; closing" in caplog.text
+    await comm.disconnect()

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import pytest
+
+from selector_app import checks
+
+
+def ids(messages) -> list[str]:
+    return [message.id for message in messages]
+
+
+def test_no_messages_for_the_demo_settings(settings):
+    settings.DEBUG = True  # pytest-django turns it off; the demo runs with it on
+    assert checks.check_settings() == []
+    assert checks.check_channel_layer() == []
+    assert checks.check_daphne_order() == []
+
+
+def test_e001_unknown_key_names_it_and_hints_the_valid_ones(settings):
+    settings.SELECTOR_APP = {"LONG_POLL_TIMOUT": 5}
+    [message] = checks.check_settings()
+    assert message.id == "selector_app.E001"
+    assert "LONG_POLL_TIMOUT" in message.msg
+    assert "LONG_POLL_TIMEOUT" in message.hint
+
+
+def test_e001_not_a_dict(settings):
+    settings.SELECTOR_APP = ["EMBEDDED_UPDATER"]
+    assert ids(checks.check_settings()) == ["selector_app.E001"]
+
+
+def test_e002_no_channel_layer(settings):
+    settings.CHANNEL_LAYERS = {}
+    [message] = checks.check_channel_layer()
+    assert message.id == "selector_app.E002"
+    assert "InMemoryChannelLayer" in message.hint
+
+
+def test_w001_in_memory_layer_without_debug(settings):
+    settings.DEBUG = False
+    assert ids(checks.check_channel_layer()) == ["selector_app.W001"]
+    settings.DEBUG = True
+    assert checks.check_channel_layer() == []
+
+
+def test_e003_daphne_after_staticfiles(settings):
+    apps = [app for app in settings.INSTALLED_APPS if app != "daphne"]
+    settings.INSTALLED_APPS = [*apps, "daphne"]
+    [message] = checks.check_daphne_order()
+    assert message.id == "selector_app.E003"
+    assert "top of INSTALLED_APPS" in message.hint
+
+
+def test_manage_py_check_reports_a_misspelled_key(settings):
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    settings.SELECTOR_APP = {"RESYNC_INTERVALL": 1}
+    with pytest.raises(SystemCheckError, match=r"selector_app\.E001"):
+        call_command("check")

@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+
+from realtime_site.asgi import application
+from selector_app import services
+from selector_app.consumers import PushConsumer, close_reason
+from selector_app.hub import get_hub
+from selector_app.routing import websocket_urlpatterns
+from tests.support.waiting import until
+
+pytestmark = pytest.mark.usefixtures("res")
+
+ORIGIN = [(b"origin", b"http://localhost")]
+
+
+def communicator(path: str) -> WebsocketCommunicator:
+    return WebsocketCommunicator(URLRouter(websocket_urlpatterns), path)
+
+
+async def receive(comm: WebsocketCommunicator) -> str:
+    return await comm.receive_from(timeout=5)
+
+
+async def test_first_frame_at_once_then_one_per_publish(res):
+    comm = communicator("/websocket")
+    connected, _ = await comm.connect()
+    assert connected
+    assert await receive(comm) == f"1 {res.data}"
+    await services.aresource_publish(name="res", data="two")
+    assert await receive(comm) == "2 two"
+    await services.aresource_publish(name="res", data="three")
+    assert await receive(comm) == "3 three"
+    await comm.disconnect()
+
+
+async def test_seq_equal_to_the_current_sequence_waits_for_the_next_publish():
+    comm = communicator("/websocket?seq=1")
+    await comm.connect()
+    assert await comm.receive_nothing(timeout=0.1)
+    await services.aresource_publish(name="res", data="next")
+    assert await receive(comm) == "2 next"
+    await comm.disconnect()
+
+
+async def test_a_client_ahead_of_the_server_gets_the_current_state(res):
+    comm = communicator("/websocket?seq=50")
+    await comm.connect()
+    assert await receive(comm) == f"1 {res.data}"
+    await comm.disconnect()
+
+
+async def test_a_slow_reader_gets_the_latest_version_not_a_backlog(monkeypatch):
+    """The transport blocks (a slow client) while five versions are published."""
+    unblock = asyncio.Event()
+    blocked = asyncio.Event()
+    real_send = PushConsumer.send
+
+    async def slow_send(self, text_data=None, bytes_data=None, close=False):
+        if text_data.startswith("2 "):
+            blocked.set()
+            await unblock.wait()
+        await real_send(self, text_data=text_data)
+
+    monkeypatch.setattr(PushConsumer, "send", slow_send)
+    comm = communicator("/websocket?seq=1")
+    await comm.connect()
+    await services.aresource_publish(name="res", data="v2")
+    async with asyncio.timeout(5):
+        await blocked.wait()
+    for version in range(3, 8):
+        await services.aresource_publish(name="res", data=f"v{version}")
+    unblock.set()
+    assert await receive(comm) == "2 v2"
+    assert await receive(comm) == "7 v7"
+    assert await comm.receive_nothing(timeout=0.1)
+    await comm.disconnect()
+
+
+async def test_sequences_on_a_socket_strictly_increase_under_rapid_publishes():
+    comm = communicator("/websocket")
+    await comm.connect()
+    seen = [int((await receive(comm)).split(" ", 1)[0])]
+    for index in range(30):
+        await services.aresource_publish(name="res", data=str(index))
+        if index % 7 == 0:
+            await asyncio.sleep(0)
+    while seen[-1] < 31:
+        seen.append(int((await receive(comm)).split(" ", 1)[0]))
+    assert seen == sorted(set(seen))
+    assert seen[-1] == 31
+    await comm.disconnect()
+
+
+async def test_named_resource_and_frames_from_the_client_are_ignored():
+    from asgiref.sync import sync_to_async
+
+    await sync_to_async(services.resource_create)(name="other", data="o")
+    comm = communicator("/websocket/other")
+    await comm.connect()
+    assert await receive(comm) == "1 o"
+    await comm.send_to(text_data="ignored")
+    await comm.send_to(bytes_data=b"ignored")
+    assert await comm.receive_nothing(timeout=0.1)
+    await comm.disconnect()
+
+
+async def test_unknown_resource_closes_with_4404():
+    comm = communicator("/websocket/missing")
+    connected, _ = await comm.connect()
+    assert connected
+    closed = await comm.receive_output(timeout=5)
+    assert closed["type"] == "websocket.close" and closed["code"] == 4404
+    assert "missing" in closed["reason"]
+
+
+@pytest.mark.parametrize("seq", ["abc", "-1", "1234567890123456789"])
+async def test_bad_seq_closes_with_4400(seq):
+    comm = communicator(f"/websocket?seq={seq}")
+    await comm.connect()
+    closed = await comm.receive_output(timeout=5)
+    assert closed["code"] == 4400
+    assert "seq must be" in closed["reason"]
+
+
+def test_close_reasons_fit_a_close_frame():
+    assert len(close_reason("é" * 200).encode()) <= 123
+
+
+async def test_disconnect_leaves_no_watcher_and_no_task():
+    hub = get_hub()
+    comm = communicator("/websocket?seq=1")
+    await comm.connect()
+    await until(lambda: len(hub.selector.watchers()) == 1)
+    pumps = [t for t in asyncio.all_tasks() if t.get_name() == "selector_app push"]
+    assert len(pumps) == 1
+    await comm.disconnect()
+    assert hub.selector.watchers() == []
+    assert pumps[0].done()
+
+
+async def test_handshakes_from_other_origins_are_refused():
+    comm = WebsocketCommunicator(
+        application, "/websocket", headers=[(b"origin", b"http://evil.example")]
+    )
+    connected, _ = await comm.connect()
+    assert not connected
+    comm = WebsocketCommunicator(application, "/websocket", headers=ORIGIN)
+    connected, _ = await comm.connect()
+    assert connected
+    await comm.disconnect()
