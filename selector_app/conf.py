@@ -40,8 +40,9 @@ class Config:
     #: The channel-layer group every server process's hub joins.
     GROUP: str = "selector_app"
     #: Run the updater inside the server process when the channel layer is
-    #: in-memory (it cannot reach another process).
-    EMBEDDED_UPDATER: bool = True
+    #: in-memory (it cannot reach another process). Off for host sites, which
+    #: publish their own data; the demo project turns it on.
+    EMBEDDED_UPDATER: bool = False
     #: What the updater publishes: resource, interval (seconds), data length.
     UPDATER_RESOURCE: str = "res"
     UPDATE_INTERVAL: float = 1.0
@@ -51,6 +52,12 @@ class Config:
     #: Largest text frame (bytes, UTF-8) ``/bidirectional`` accepts; larger
     #: frames close the socket with 1009.
     MAX_MESSAGE_SIZE: int = 64 * 1024
+    #: Seconds a runupdater's lock lives without renewal: a standby takes over
+    #: within about this long after the holder dies (renewed every third).
+    LOCK_TTL: float = 2.0
+    #: The Redis holding runupdater's lock; empty means the channel layer's
+    #: first host (which must then be channels_redis).
+    LOCK_REDIS_URL: str = ""
 
 
 KNOWN_KEYS = frozenset(f.name for f in fields(Config))

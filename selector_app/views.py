@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
+from . import endpoints
 from .conf import get_config
 from .exceptions import InvalidCursor, TooManyWaiters, UnknownResource
 from .live import parse_cursor, resource_poll
@@ -57,17 +57,12 @@ def index(request: HttpRequest) -> HttpResponse:
 
 
 def page_context(request: HttpRequest) -> dict[str, object]:
-    """Endpoint paths for the page's script, derived from where we are mounted.
-
-    The WebSocket routes must be mounted at the same prefix as the URLs
-    (docs/embedding.md); the script turns these paths into ws:// URLs.
-    """
-    prefix = reverse("selector_app:index")
+    """Endpoint paths for the page's script, wherever the app is mounted."""
     config = get_config()
     return {
         "base_template": config.BASE_TEMPLATE,
         "resource": config.DEFAULT_RESOURCE,
-        "comet_url": reverse("selector_app:comet"),
-        "websocket_path": f"{prefix}websocket",
-        "bidirectional_path": f"{prefix}bidirectional",
+        "comet_url": endpoints.comet_url(),
+        "websocket_path": endpoints.websocket_path(),
+        "bidirectional_path": endpoints.bidirectional_path(),
     }

@@ -59,3 +59,32 @@ def demo_server(tmp_path_factory):
     manage("migrate", "-v0", env=env)
     with ServerProcess(env, directory / "server.log") as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def host_server(tmp_path_factory):
+    """tests/hostsite (the app embedded under /live/) on a real Daphne process,
+    with an admin user ``admin`` / ``admin-pass``."""
+    from tests.support.server import ServerProcess, manage, project_env
+
+    directory = tmp_path_factory.mktemp("hostsite")
+    env = project_env(
+        DJANGO_SETTINGS_MODULE="tests.hostsite.settings",
+        DATABASE_URL=f"sqlite:///{directory / 'db.sqlite3'}",
+    )
+    manage("migrate", "-v0", env=env)
+    manage(
+        "createsuperuser",
+        "--noinput",
+        env={
+            **env,
+            "DJANGO_SUPERUSER_USERNAME": "admin",
+            "DJANGO_SUPERUSER_EMAIL": "admin@example.com",
+            "DJANGO_SUPERUSER_PASSWORD": "admin-pass",
+        },
+    )
+    server = ServerProcess(
+        env, directory / "server.log", application="tests.hostsite.asgi:application"
+    )
+    with server:
+        yield server

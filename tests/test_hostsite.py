@@ -1,0 +1,100 @@
+"""The app embedded in an existing site (tests/hostsite) under /live/.
+
+Every step of docs/embedding.md is in that project; these tests drive it
+through a real Daphne process with real HTTP and WebSocket clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def parse(message: str) -> tuple[int, str]:
+    sequence, data = message.split(" ", 1)
+    return int(sequence), data
+
+
+async def test_the_page_lives_under_the_prefix_in_the_hosts_base_template(
+    host_server,
+):
+    async with httpx.AsyncClient(base_url=host_server.url) as http:
+        page = (await http.get("/live/")).text
+        assert 'id="host-nav"' in page  # the host's own base template
+        assert 'data-url="/live/comet"' in page
+        assert 'data-path="/live/websocket"' in page
+        assert 'data-path="/live/bidirectional"' in page
+        script = re.search(r'src="([^"]+live\.js)"', page).group(1)
+        assert script == "/assets/selector_app/live.js"  # the host's STATIC_URL
+        assert (await http.get(script)).status_code == 200
+        assert page.count("live.js") == 1
+        assert (await http.get("/comet?seq=0")).status_code == 404  # not mounted
+
+
+async def test_comet_under_the_prefix(host_server):
+    async with httpx.AsyncClient(base_url=host_server.url, timeout=10) as http:
+        first = await http.get("/live/comet?seq=0")
+        assert first.status_code == 200
+        sequence, data = parse(first.text)
+        assert len(data) == 1024
+        async with asyncio.timeout(5):
+            held = await http.get(f"/live/comet?seq={sequence}")
+        assert parse(held.text)[0] > sequence
+        assert (await http.get("/live/comet?seq=bad")).status_code == 400
+
+
+async def test_sockets_under_the_prefix_beside_the_hosts_own(host_server):
+    base, origin = host_server.ws_url, host_server.origin
+    async with asyncio.timeout(10):
+        async with connect(f"{base}/live/websocket", origin=origin) as ws:
+            first, second = parse(await ws.recv()), parse(await ws.recv())
+        assert second[0] > first[0]
+        async with connect(f"{base}/live/bidirectional", origin=origin) as ws:
+            await ws.send("straße")
+            assert await ws.recv() == "you said: STRASSE"
+            assert await ws.recv() == "server tick #1"
+        async with connect(f"{base}/ws/ping", origin=origin) as ws:
+            await ws.send("ping")
+            assert await ws.recv() == "pong anonymous"
+
+
+async def test_a_live_panel_in_the_hosts_own_page_and_its_own_model(host_server):
+    async with httpx.AsyncClient(base_url=host_server.url, timeout=10) as http:
+        home = (await http.get("/")).text
+        assert 'data-live="websocket" data-path="/live/websocket"' in home
+        assert 'data-live="comet" data-url="/live/comet/notes"' in home
+        assert "/assets/selector_app/live.css" in home
+        before = parse((await http.get("/live/comet/notes?seq=0")).text)[0]
+        held = asyncio.create_task(http.get(f"/live/comet/notes?seq={before}"))
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', home)
+        added = await http.post(
+            "/notes/add",
+            data={"text": "hello from the host", "csrfmiddlewaretoken": token[1]},
+        )
+        assert added.status_code == 302
+        async with asyncio.timeout(5):
+            answer = await held
+    assert parse(answer.text) == (before + 1, "hello from the host")
+
+
+async def test_the_hosts_admin_shows_resources(host_server):
+    async with httpx.AsyncClient(base_url=host_server.url, timeout=10) as http:
+        login = await http.get("/admin/login/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text)
+        await http.post(
+            "/admin/login/?next=/admin/",
+            data={
+                "username": "admin",
+                "password": "admin-pass",
+                "csrfmiddlewaretoken": token[1],
+            },
+        )
+        listing = await http.get("/admin/selector_app/resource/")
+    assert listing.status_code == 200
+    assert ">notes<" in listing.text and ">res<" in listing.text
