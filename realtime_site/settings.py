@@ -46,6 +46,34 @@ if not SECRET_KEY:
     SECRET_KEY = "django-insecure-demo-key-only-for-local-development"
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS")
 
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "")
+    try:
+        return int(raw) if raw else default
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number.") from None
+
+
+# The production profile (DJANGO_DEBUG=0) passes `manage.py check --deploy`:
+# HTTPS only, behind a proxy that sets X-Forwarded-Proto. Each part can be
+# turned off or tuned from the environment (docs/settings.md).
+PRODUCTION = not DEBUG
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", PRODUCTION)
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", PRODUCTION)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = env_int(
+    "DJANGO_SECURE_HSTS_SECONDS", 365 * 24 * 3600 if PRODUCTION else 0
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool(
+    "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION
+)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", PRODUCTION)
+if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", PRODUCTION):
+    # Only safe behind a proxy that sets (and strips from clients) this header.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+
 INSTALLED_APPS = [
     "daphne",  # first, so runserver serves ASGI (HTTP and WebSocket)
     "django.contrib.admin",

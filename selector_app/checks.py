@@ -80,3 +80,52 @@ def check_daphne_order(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
             )
         ]
     return []
+
+
+@checks.register(checks.Tags.security)
+def check_origin_validator(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """W002: the ASGI application's WebSocket routes accept any origin."""
+    websocket = _websocket_app()
+    if websocket is None or _has_origin_validator(websocket):
+        return []
+    return [
+        checks.Warning(
+            f"The WebSocket routes of ASGI_APPLICATION ({settings.ASGI_APPLICATION}) "
+            "are not wrapped in an origin validator, so any web page a user "
+            "visits can open sockets to this site with the user's cookies.",
+            hint="Wrap them: ProtocolTypeRouter({'websocket': "
+            "AllowedHostsOriginValidator(URLRouter(...))}) from "
+            "channels.security.websocket.",
+            id="selector_app.W002",
+        )
+    ]
+
+
+def _websocket_app() -> object | None:
+    """The ``websocket`` entry of ``ASGI_APPLICATION``'s router, if it has one."""
+    from channels.routing import ProtocolTypeRouter
+    from django.utils.module_loading import import_string
+
+    path = getattr(settings, "ASGI_APPLICATION", None)
+    if not path:
+        return None
+    try:
+        application = import_string(path)
+    except Exception:
+        return None  # daphne/runserver report a broken application themselves
+    if not isinstance(application, ProtocolTypeRouter):
+        return None
+    return application.application_mapping.get("websocket")
+
+
+def _has_origin_validator(app: object) -> bool:
+    from channels.security.websocket import OriginValidator
+
+    # Middleware (AuthMiddlewareStack, ...) keeps what it wraps in .inner.
+    for _ in range(20):
+        if isinstance(app, OriginValidator):
+            return True
+        app = getattr(app, "inner", None)
+        if app is None:
+            return False
+    return False

@@ -58,6 +58,11 @@ class Config:
     #: The Redis holding runupdater's lock; empty means the channel layer's
     #: first host (which must then be channels_redis).
     LOCK_REDIS_URL: str = ""
+    #: Raise the garbage collector's thresholds and ``gc.freeze()`` start-up
+    #: objects when the hub starts (see selector_app/gc_tuning.py).
+    GC_TUNING: bool = True
+    #: The thresholds ``gc.set_threshold()`` gets when GC_TUNING is on.
+    GC_THRESHOLDS: tuple[int, int, int] = (50_000, 20, 100)
 
 
 KNOWN_KEYS = frozenset(f.name for f in fields(Config))

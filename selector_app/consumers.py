@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.http import QueryDict
 
@@ -66,12 +67,34 @@ class OwnedTasksMixin:
             await self.close(code=1011)  # type: ignore[attr-defined]
 
 
-class PushConsumer(OwnedTasksMixin, AsyncWebsocketConsumer):
+class NoDatabaseMixin:
+    """For consumers that never use the ORM: no thread hop per message.
+
+    Channels' ``dispatch()`` runs ``close_old_connections()`` in a thread
+    before every handler, which costs more CPU than the rest of handling an
+    echo frame. These consumers only read the hub's snapshots, and the hub's
+    own database reads release their connections themselves.
+    """
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}.")
+        await handler(message)
+
+
+class PushConsumer(NoDatabaseMixin, OwnedTasksMixin, AsyncWebsocketConsumer):
     """``WS /websocket[/<name>]?seq=N``: one frame per newer version.
 
     A single task loops "wait for a version newer than the last one sent,
     send it", so a slow client gets the latest version, never a backlog.
     """
+
+    #: No channel-layer channel per socket: the hub is the process's only
+    #: subscriber. With channels_redis a per-socket channel would cost a Redis
+    #: connection blocked in BZPOPMIN per socket, and a Redis outage would
+    #: close every socket with 1011.
+    channel_layer_alias = None
 
     async def connect(self) -> None:
         await self.accept()
@@ -105,12 +128,18 @@ def echo_reply(text: str) -> str:
     return f"you said: {text.upper()}"
 
 
-class BidirectionalConsumer(OwnedTasksMixin, AsyncWebsocketConsumer):
+class BidirectionalConsumer(NoDatabaseMixin, OwnedTasksMixin, AsyncWebsocketConsumer):
     """``WS /bidirectional``: echoes upper-cased text while ticking every second.
 
     Incoming frames are handled by the consumer itself, outgoing ticks by an
     owned task; a disconnect ends the first and so cancels the second.
     """
+
+    #: No channel-layer channel per socket: the hub is the process's only
+    #: subscriber. With channels_redis a per-socket channel would cost a Redis
+    #: connection blocked in BZPOPMIN per socket, and a Redis outage would
+    #: close every socket with 1011.
+    channel_layer_alias = None
 
     async def connect(self) -> None:
         await self.accept()

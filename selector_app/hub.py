@@ -32,6 +32,12 @@ T = TypeVar("T")
 #: Back-off between attempts to (re)subscribe to an unreachable layer.
 RETRY_DELAYS = (0.1, 0.5, 1.0, 2.0, 5.0)
 
+#: The message the hub sends itself every RESYNC_INTERVAL to prove that its
+#: subscription still delivers.
+PING = "selector_app.ping"
+#: Silence, in RESYNC_INTERVALs, after which the subscription counts as dead.
+SILENCE_LIMIT = 3
+
 
 def _background_db(func: Callable[..., T]) -> Callable[..., Coroutine[Any, Any, T]]:
     """Run ``func`` in Django's sync thread with a healthy, released connection.
@@ -177,23 +183,44 @@ class Hub:
         self.synced.set()
 
     async def _resync_forever(self) -> None:
-        group = get_config().GROUP
         while True:
             await asyncio.sleep(get_config().RESYNC_INTERVAL)
+            await self._renew()
+            # Re-read even when the layer is down: the database still has
+            # every publish, so clients keep getting updates meanwhile.
             try:
-                if self._channel is not None:
-                    # Group membership expires (channels_redis: group_expiry;
-                    # in-memory: on any expired message), so renew it.
-                    await self.layer.group_add(group, self._channel)
                 await self.resync()
             except Exception:
                 logger.warning("Periodic re-read failed; retrying.", exc_info=True)
+
+    async def _renew(self) -> None:
+        channel = self._channel
+        if channel is None:
+            return
+        try:
+            # Bounded: with redis-py's socket_timeout=None a black-holed Redis
+            # would block here for ever, and the re-reads with it. Cancelling
+            # is harmless: both calls are retried at the next round.
+            async with asyncio.timeout(get_config().RESYNC_INTERVAL):
+                # Group membership expires (channels_redis: group_expiry, or
+                # a Redis restart; in-memory: on any expired message).
+                await self.layer.group_add(get_config().GROUP, channel)
+                await self.layer.send(channel, {"type": PING})
+        except Exception:
+            logger.warning(
+                "Could not renew the channel-layer subscription; updates arrive "
+                "through the periodic re-read until it is back.",
+                exc_info=True,
+            )
 
     async def _listen(self) -> None:
         attempt = 0
         while True:
             try:
-                channel = await self.layer.new_channel()
+                # Keep the channel across attempts: messages queued for it
+                # while we were away are not lost, and the group gets no
+                # dead members.
+                channel = self._channel or await self.layer.new_channel()
                 await self.layer.group_add(get_config().GROUP, channel)
                 self._channel = channel
                 if attempt:
@@ -203,7 +230,7 @@ class Hub:
                 await self.resync()
                 attempt = 0
                 while True:
-                    self._receive(await self.layer.receive(channel))
+                    self._receive(await self._receive_or_silence(channel))
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -218,7 +245,25 @@ class Hub:
                 )
                 await asyncio.sleep(delay)
 
+    async def _receive_or_silence(self, channel: str) -> dict[str, Any]:
+        # channels_redis's receive() never returns on a half-open connection
+        # (Redis gone without a FIN/RST; socket_timeout is None) and raises
+        # nothing. Our own ping arrives every RESYNC_INTERVAL, so a longer
+        # silence means the subscription is dead. Cancelling receive() is
+        # safe: channels_redis keeps an in-flight message in its backup queue.
+        limit = SILENCE_LIMIT * get_config().RESYNC_INTERVAL
+        try:
+            async with asyncio.timeout(limit):
+                return await self.layer.receive(channel)
+        except TimeoutError:
+            raise TimeoutError(
+                f"Nothing arrived from the channel layer for {limit} s, not even "
+                "the hub's own ping; subscribing again."
+            ) from None
+
     def _receive(self, message: dict[str, Any]) -> None:
+        if message.get("type") == PING:
+            return
         if message.get("type") != "resource.published":
             logger.warning("Ignoring unexpected message %r.", message.get("type"))
             return

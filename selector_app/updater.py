@@ -1,7 +1,9 @@
 """The periodic updater: publishes fresh random data to one resource.
 
 Runs inside the server process when the channel layer is in-memory (the
-embedded default) and as ``manage.py runupdater`` otherwise.
+embedded default) and as ``manage.py runupdater`` otherwise. There it is
+*exclusive*: it holds a lock per resource (:mod:`selector_app.locks`), so a
+second ``runupdater`` waits as a standby, and never publishes without it.
 """
 
 from __future__ import annotations
@@ -9,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 
 from asgiref.sync import sync_to_async
 
-from . import services
+from . import locks, services
 
 logger = logging.getLogger(__name__)
 
@@ -27,13 +30,18 @@ class Updater:
     #: Seconds between the info-level summary lines.
     summary_every = 60.0
 
-    def __init__(self, *, name: str, interval: float, length: int) -> None:
+    def __init__(
+        self, *, name: str, interval: float, length: int, exclusive: bool = False
+    ) -> None:
         self.name = name
         self.interval = interval
         self.length = length
+        #: Hold the resource's lock and publish only while holding it.
+        self.exclusive = exclusive
         self.published = 0
         self.failed = 0
         self._stopping = asyncio.Event()
+        self._lease: locks.LockKeeper | None = None
 
     def stop(self) -> None:
         """Finish the current publish, if any, and return from :meth:`run`."""
@@ -43,7 +51,8 @@ class Updater:
         """Publish every ``interval`` seconds, ``count`` times or until stopped.
 
         A failed publish (database or layer down) is logged and retried at the
-        next tick instead of ending the updater.
+        next tick instead of ending the updater. An exclusive updater first
+        waits for its resource's lock and publishes only while it holds it.
         """
         await sync_to_async(services.resource_ensure)(
             name=self.name, length=self.length
@@ -54,10 +63,21 @@ class Updater:
             self.interval,
             self.length,
         )
+        async with self._leased():
+            await self._loop(count)
+
+    async def _loop(self, count: int | None) -> None:
         loop = asyncio.get_running_loop()
-        started = next_tick = loop.time()
+        started = loop.time()
         next_summary = started + self.summary_every
+        next_tick = None
         while count is None or self.published < count:
+            if not self._may_publish():
+                next_tick = None
+                if not await self._until_held():
+                    break
+            if next_tick is None:  # started, or (re)acquired the lock
+                next_tick = loop.time()
             # An absolute schedule keeps the rate exact: a slow publish
             # shortens the next wait instead of drifting every later tick.
             next_tick += self.interval
@@ -69,6 +89,36 @@ class Updater:
                 self._log_summary(loop.time() - started)
         self._log_summary(loop.time() - started)
 
+    @contextlib.asynccontextmanager
+    async def _leased(self) -> AsyncIterator[None]:
+        if not self.exclusive:
+            yield
+            return
+        async with locks.resource_lease(self.name) as lease:
+            self._lease = lease
+            try:
+                yield
+            finally:
+                self._lease = None
+
+    def _may_publish(self) -> bool:
+        return self._lease is None or self._lease.held()
+
+    async def _until_held(self) -> bool:
+        """Wait for the lock or for :meth:`stop`; whether the lock is held."""
+        assert self._lease is not None
+        waits = [
+            asyncio.create_task(self._lease.wait_held()),
+            asyncio.create_task(self._stopping.wait()),
+        ]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waits:
+                task.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
+        return not self._stopping.is_set()
+
     async def _stopped_within(self, seconds: float) -> bool:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(max(0.0, seconds)):
@@ -76,6 +126,8 @@ class Updater:
         return self._stopping.is_set()
 
     async def _publish_once(self) -> None:
+        if not self._may_publish():
+            return  # the lock was lost while waiting; the loop waits for it
         try:
             snapshot = await services.aresource_publish_random(
                 name=self.name, length=self.length

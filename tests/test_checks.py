@@ -14,6 +14,7 @@ def test_no_messages_for_the_demo_settings(settings):
     assert checks.check_settings() == []
     assert checks.check_channel_layer() == []
     assert checks.check_daphne_order() == []
+    assert checks.check_origin_validator() == []
 
 
 def test_e001_unknown_key_names_it_and_hints_the_valid_ones(settings):
@@ -58,3 +59,33 @@ def test_manage_py_check_reports_a_misspelled_key(settings):
     settings.SELECTOR_APP = {"RESYNC_INTERVALL": 1}
     with pytest.raises(SystemCheckError, match=r"selector_app\.E001"):
         call_command("check")
+
+
+def _websocket_router(app):
+    from channels.routing import ProtocolTypeRouter
+
+    return ProtocolTypeRouter({"http": app, "websocket": app})
+
+
+async def _asgi_app(scope, receive, send):
+    pass
+
+
+#: An ASGI application whose WebSocket routes accept any origin.
+unguarded_application = _websocket_router(_asgi_app)
+
+
+def test_w002_websocket_routes_without_an_origin_validator(settings):
+    assert checks.check_origin_validator() == []  # the demo's asgi.py has one
+    settings.ASGI_APPLICATION = "tests.test_checks.unguarded_application"
+    [message] = checks.check_origin_validator()
+    assert message.id == "selector_app.W002"
+    assert "AllowedHostsOriginValidator" in message.hint
+
+
+@pytest.mark.parametrize(
+    "path", [None, "", "tests.test_checks._asgi_app", "tests.nowhere.application"]
+)
+def test_w002_is_silent_without_a_protocol_type_router(settings, path):
+    settings.ASGI_APPLICATION = path
+    assert checks.check_origin_validator() == []

@@ -80,3 +80,30 @@ def test_sigterm_stops_it_cleanly(tmp_path, redis_server):
         process.kill()
     assert process.returncode == 0, output
     assert "Stopped after" in output and "0 failed" in output
+
+
+async def test_a_second_runupdater_stands_by_until_the_first_stops(
+    tmp_path, redis_server
+):
+    from tests.support.cluster import UpdaterProcess
+
+    env = project_env(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", REDIS_URL=redis_server.url
+    )
+    manage("migrate", "-v0", env=env)
+    first = UpdaterProcess(env, tmp_path / "first.log", "--interval", "0.05")
+    second = UpdaterProcess(env, tmp_path / "second.log", "--interval", "0.05")
+    try:
+        first.start()
+        await first.wait_for_log("acquired the lock on 'res'")
+        second.start()
+        await second.wait_for_log("standby: waiting for the lock on 'res'")
+        await first.wait_for_log("Published res #5")
+        first.stop()  # SIGTERM: releases the lock, so the standby need not wait
+        await second.wait_for_log("acquired the lock on 'res'", timeout=5)
+        await second.wait_for_log("Published")
+    finally:
+        first.kill()
+        second.kill()
+    ours, theirs = first.published(), second.published()
+    assert ours and theirs and max(ours) < min(theirs)  # never both at once

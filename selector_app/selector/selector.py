@@ -31,6 +31,14 @@ Callback: TypeAlias = Callable[[Watcher, dict[str, Any]], object]
 
 def _merge(mapping: Mapping[Any, Any] | None, more: dict[str, Any]) -> dict[str, Any]:
     """Merge a mapping and keywords into one dict of normalised names; later wins."""
+    if type(mapping) is dict and not more:
+        # The common call (one plain dict of str names) is on every wait():
+        # skip the Mapping check and the per-name normalisation.
+        for name in mapping:
+            if type(name) is not str:
+                break
+        else:
+            return dict(mapping)
     merged: dict[str, Any] = {}
     if mapping is not None:
         if not isinstance(mapping, Mapping):
@@ -185,8 +193,8 @@ class Selector:
             if not future.done():
                 future.set_result(results)
 
-        # If the immediate check raises, `_watch` has already cancelled the watcher.
-        watcher = self._watch(on_fire, merged, {}, level=True)
+        # If the immediate check raises, `_store` has already cancelled the watcher.
+        watcher = self._store(on_fire, merged, level=True)
         try:
             if future.done():
                 return future.result()
@@ -212,7 +220,12 @@ class Selector:
                 f"The watch callback must be callable, got {type(callback).__name__}; "
                 "pass a function taking (watcher, results)."
             )
-        merged = _merge(conditions, more)
+        return self._store(callback, _merge(conditions, more), level=level)
+
+    def _store(
+        self, callback: Callback, merged: dict[str, Any], *, level: bool
+    ) -> Watcher:
+        """Store a watcher on already merged conditions; check it if `level`."""
         if not merged:
             return Watcher(None, {})
         watcher = Watcher(self, merged)

@@ -6,6 +6,7 @@ import asyncio
 import signal
 
 from channels.layers import InMemoryChannelLayer
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from selector_app.conf import get_config
@@ -27,7 +28,9 @@ def _positive(kind: type[int] | type[float]):
 class Command(BaseCommand):
     help = (
         "Publish random printable data to a resource every interval, through "
-        "the channel layer, to every server process."
+        "the channel layer, to every server process. Only one runupdater per "
+        "resource publishes; others wait as standbys and take over within "
+        "SELECTOR_APP['LOCK_TTL'] seconds."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -61,8 +64,13 @@ class Command(BaseCommand):
                 "in-memory layer the server runs the updater itself "
                 "(SELECTOR_APP['EMBEDDED_UPDATER'])."
             )
-        updater = Updater(name=resource, interval=interval, length=length)
-        asyncio.run(self._run(updater, count))
+        updater = Updater(
+            name=resource, interval=interval, length=length, exclusive=True
+        )
+        try:
+            asyncio.run(self._run(updater, count))
+        except ImproperlyConfigured as error:  # e.g. no Redis for the lock
+            raise CommandError(str(error)) from error
         self.stdout.write(
             f"Stopped after {updater.published} publishes to {resource!r} "
             f"({updater.failed} failed)."
