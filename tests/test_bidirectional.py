@@ -9,7 +9,7 @@ from channels.testing import WebsocketCommunicator
 from selector_app.consumers import BidirectionalConsumer, echo_reply
 from selector_app.routing import websocket_urlpatterns
 
-# Channels closes stale database connections around every consumer event.
+# Channels closes stale database connections when a socket disconnects.
 pytestmark = pytest.mark.django_db
 
 
