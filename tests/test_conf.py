@@ -32,3 +32,13 @@ def test_unknown_keys_are_rejected_by_name(settings):
 def test_a_missing_setting_means_all_defaults(settings):
     del settings.SELECTOR_APP
     assert get_config() == Config()
+
+
+def test_every_key_is_documented_with_its_default():
+    from dataclasses import fields
+
+    from tests.support.server import ROOT
+
+    docs = (ROOT / "docs" / "settings.md").read_text()
+    for field in fields(Config):
+        assert f"| `{field.name}` |" in docs, f"{field.name} is not in docs/settings.md"
