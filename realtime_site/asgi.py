@@ -13,9 +13,14 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from selector_app.fastpath import CometFastPath  # noqa: E402
 from selector_app.routing import websocket_urlpatterns  # noqa: E402
 
 http_app = django_asgi_app
+if os.environ.get("SELECTOR_COMET_FAST_PATH", "1") == "1":
+    # Comet on the event loop, past Django's per-request threads and the
+    # middleware stack (selector_app/fastpath.py says what that skips).
+    http_app = CometFastPath(http_app)
 if settings.DEBUG or os.environ.get("SELECTOR_SERVE_STATIC") == "1":
     # Lets a bare `daphne realtime_site.asgi:application` serve the page's
     # script; production puts nginx or WhiteNoise in front instead.

@@ -149,6 +149,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 SELECTOR_APP = {
     "BASE_TEMPLATE": "base.html",
     "EMBEDDED_UPDATER": env_bool("SELECTOR_EMBEDDED_UPDATER", True),
+    "GC_TUNING": env_bool("SELECTOR_GC_TUNING", True),
 }
 
 LOGGING = {

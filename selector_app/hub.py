@@ -22,6 +22,7 @@ from django.db import close_old_connections
 
 from . import services
 from .conf import get_config
+from .gc_tuning import tune_gc
 from .selector import Selector
 from .snapshots import Snapshot
 
@@ -79,7 +80,13 @@ class Hub:
     # Lifecycle -------------------------------------------------------------
 
     def start(self) -> None:
-        """Subscribe, start the periodic re-read, and the embedded updater."""
+        """Tune the collector, subscribe, start the periodic re-read and the
+        embedded updater.
+
+        The hub starts once the server is up and serving, which is the moment
+        ``tune_gc()`` wants: the start-up objects are all there to be frozen.
+        """
+        tune_gc()
         self._spawn(self._listen(), "listen")
         self._spawn(self._resync_forever(), "resync")
         config = get_config()

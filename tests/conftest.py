@@ -1,10 +1,24 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 from channels.layers import channel_layers
 
+from selector_app import gc_tuning
 from selector_app import hub as hub_module
 from selector_app.conf import get_config
+
+
+@pytest.fixture(autouse=True)
+def _untuned_collector(monkeypatch):
+    """The test runner's collector is never tuned by a hub a test starts.
+
+    Many tests replace ``SELECTOR_APP`` wholesale (so ``GC_TUNING`` is back
+    at its default, on), and the memory tests need ``gc.collect()`` to see
+    every object: a frozen start-up would hide them. The GC tests opt back in.
+    """
+    monkeypatch.setattr(gc_tuning, "_tuned_in", os.getpid())
 
 
 @pytest.fixture(autouse=True)

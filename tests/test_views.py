@@ -1,3 +1,10 @@
+"""Comet's wire contract, through Django's handler and through CometFastPath.
+
+Every test runs against both ASGI applications a site can serve Comet with:
+``django`` (the view behind Django's handler and the full middleware stack)
+and ``fast_path`` (``CometFastPath`` in front of it).
+"""
+
 from __future__ import annotations
 
 import asyncio
@@ -7,40 +14,49 @@ import pytest
 from django.core.asgi import get_asgi_application
 
 from selector_app import services
+from selector_app.fastpath import CometFastPath
 from selector_app.hub import get_hub
+from tests.support.asgi import AsgiClient
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.usefixtures("res")
+
+
+@pytest.fixture(params=["django", "fast_path"])
+def web(request) -> AsgiClient:
+    app = get_asgi_application()
+    return AsgiClient(app if request.param == "django" else CometFastPath(app))
 
 
 def held(hub) -> bool:
     return hub.held == 1 and len(hub.selector.watchers()) == 1
 
 
-async def test_seq_zero_is_answered_at_once_with_sequence_and_data(async_client, res):
-    response = await async_client.get("/comet", {"seq": "0"})
+async def test_seq_zero_is_answered_at_once_with_sequence_and_data(web, res):
+    response = await web.get("/comet", {"seq": "0"})
     assert response.status_code == 200
     assert response["Content-Type"] == "text/plain; charset=utf-8"
     assert response["Cache-Control"] == "no-store"
     assert response.content.decode() == f"1 {res.data}"
+    assert response["Content-Length"] == str(len(response.content))
 
 
-async def test_missing_or_empty_seq_means_zero(async_client, res):
+async def test_missing_or_empty_seq_means_zero(web, res):
     for query in ("", "?seq="):
-        response = await async_client.get(f"/comet{query}")
+        response = await web.get(f"/comet{query}")
         assert response.content.decode().startswith("1 ")
 
 
-async def test_a_newer_or_ahead_sequence_is_answered_at_once(async_client):
+async def test_a_newer_or_ahead_sequence_is_answered_at_once(web):
     await services.aresource_publish(name="res", data="two")
-    assert (await async_client.get("/comet?seq=1")).content == b"2 two"
+    assert (await web.get("/comet?seq=1")).content == b"2 two"
     # The client is ahead (the database was reset): answered, not held.
-    assert (await async_client.get("/comet?seq=7")).content == b"2 two"
+    assert (await web.get("/comet?seq=7")).content == b"2 two"
 
 
-async def test_the_current_sequence_is_held_until_the_next_publish(async_client):
+async def test_the_current_sequence_is_held_until_the_next_publish(web):
     hub = get_hub()
-    request = asyncio.create_task(async_client.get("/comet?seq=1"))
+    request = asyncio.create_task(web.get("/comet?seq=1"))
     await until(lambda: held(hub))
     assert not request.done()
     await services.aresource_publish(name="res", data="fresh")
@@ -50,10 +66,10 @@ async def test_the_current_sequence_is_held_until_the_next_publish(async_client)
     assert hub.selector.watchers() == [] and hub.held == 0
 
 
-async def test_a_held_request_times_out_with_204(async_client, settings):
+async def test_a_held_request_times_out_with_204(web, settings):
     settings.SELECTOR_APP = {"EMBEDDED_UPDATER": False, "LONG_POLL_TIMEOUT": 0.1}
     async with asyncio.timeout(5):
-        response = await async_client.get("/comet?seq=1")
+        response = await web.get("/comet?seq=1")
     assert response.status_code == 204
     assert response.content == b""
     assert get_hub().selector.watchers() == []
@@ -63,84 +79,59 @@ async def test_a_held_request_times_out_with_204(async_client, settings):
     "seq",
     ["-1", "abc", "1.5", "0x10", " 1", "1 ", "1234567890123456789", "\u0661", "\u00b2"],
 )
-async def test_a_bad_seq_is_400_with_a_reason(async_client, seq):
-    response = await async_client.get("/comet", {"seq": seq})
+async def test_a_bad_seq_is_400_with_a_reason(web, seq):
+    response = await web.get("/comet", {"seq": seq})
     assert response.status_code == 400
     assert b"seq must be 1 to 18 decimal digits" in response.content
 
 
-async def test_eighteen_digits_are_accepted(async_client):
-    response = await async_client.get("/comet?seq=999999999999999999")
+async def test_eighteen_digits_are_accepted(web):
+    response = await web.get("/comet?seq=999999999999999999")
     assert response.status_code == 200
 
 
-async def test_named_resources_and_unknown_ones(async_client):
+async def test_named_resources_and_unknown_ones(web):
     from asgiref.sync import sync_to_async
 
     await sync_to_async(services.resource_create)(name="other", data="o")
-    assert (await async_client.get("/comet/other?seq=0")).content == b"1 o"
-    response = await async_client.get("/comet/missing?seq=0")
+    assert (await web.get("/comet/other?seq=0")).content == b"1 o"
+    response = await web.get("/comet/missing?seq=0")
     assert response.status_code == 404
     assert b"no resource named 'missing'" in response.content
 
 
-async def test_head_works_and_other_methods_are_405(async_client):
-    async_client = type(async_client)(enforce_csrf_checks=True)  # as browsers get
-    assert (await async_client.head("/comet?seq=0")).status_code == 200
-    for method in ("post", "put", "delete"):
-        response = await getattr(async_client, method)("/comet?seq=0")
+async def test_head_works_and_other_methods_are_405(web):
+    assert (await web.head("/comet?seq=0")).status_code == 200
+    for method in ("POST", "PUT", "DELETE"):  # CSRF is enforced, as browsers get
+        response = await web.request(method, "/comet?seq=0")
         assert response.status_code == 405
 
 
-async def test_past_the_held_limit_new_waiters_get_503_with_retry_after(
-    async_client, settings
-):
+async def test_past_the_held_limit_new_waiters_get_503_with_retry_after(web, settings):
     settings.SELECTOR_APP = {"EMBEDDED_UPDATER": False, "MAX_HELD_REQUESTS": 1}
     hub = get_hub()
-    first = asyncio.create_task(async_client.get("/comet?seq=1"))
+    first = asyncio.create_task(web.get("/comet?seq=1"))
     await until(lambda: held(hub))
-    response = await async_client.get("/comet?seq=1")
+    response = await web.get("/comet?seq=1")
     assert response.status_code == 503
     assert response["Retry-After"] == "2"
     # An immediate answer is never refused: it holds nothing.
-    assert (await async_client.get("/comet?seq=0")).status_code == 200
+    assert (await web.get("/comet?seq=0")).status_code == 200
     await services.aresource_publish(name="res", data="x")
     async with asyncio.timeout(5):
         assert (await first).status_code == 200
 
 
-async def test_a_client_that_disconnects_while_held_leaves_no_watcher():
-    """Drives Django's real ASGI handler, which cancels the view on disconnect."""
-    app = get_asgi_application()
+async def test_a_client_that_disconnects_while_held_leaves_no_watcher(web):
     hub = get_hub()
-    incoming: asyncio.Queue[dict] = asyncio.Queue()
-    sent: list[dict] = []
-    await incoming.put({"type": "http.request", "body": b"", "more_body": False})
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": "/comet",
-        "raw_path": b"/comet",
-        "query_string": b"seq=1",
-        "headers": [(b"host", b"testserver")],
-        "client": ("127.0.0.1", 5000),
-        "server": ("testserver", 80),
-    }
-
-    async def send(message: dict) -> None:
-        sent.append(message)
-
-    request = asyncio.create_task(app(scope, incoming.get, send))
+    exchange, request = web.start("GET", "/comet?seq=1")
     await until(lambda: held(hub))
-    await incoming.put({"type": "http.disconnect"})
+    exchange.disconnect()
     async with asyncio.timeout(5):
         await request
     assert hub.selector.watchers() == []
     assert hub.held == 0
-    assert sent == []  # nothing was answered to a client that left
+    assert exchange.sent == []  # nothing was answered to a client that left
 
 
 def test_the_page_has_three_panels_and_no_remote_assets(client):

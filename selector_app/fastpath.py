@@ -1,0 +1,192 @@
+"""Comet without Django's per-request machinery: an optional ASGI wrapper.
+
+Django's ASGI handler runs each request in a fresh thread-sensitive context,
+so the ``request_started``/``request_finished`` receivers and every
+``MiddlewareMixin`` middleware hop to a thread made for that request. For a
+page that is nothing; for a long-poll endpoint answered once a second per
+client it is 2-3 ms of CPU per reply, twenty times the view itself
+(docs/benchmarks.md). ``CometFastPath`` calls the very same Comet view
+directly on the event loop, and hands every other request to Django.
+
+What the fast path keeps: the URL configuration decides what is Comet (so any
+mount prefix works), ``ALLOWED_HOSTS`` is enforced (a bad ``Host`` goes to
+Django, which answers 400 and logs it as usual), ``SecurityMiddleware``'s
+redirect and headers are applied when it is installed, a disconnect cancels
+the held view, and an exception becomes Django's 500 response.
+
+What it skips, so use it only when your Comet endpoint needs none of it: the
+rest of ``MIDDLEWARE`` (CORS headers, authentication, rate limiting...), and
+the ``request_started``/``request_finished`` signals (the view does not use
+the database connection those signals tidy).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable, MutableMapping
+from io import BytesIO
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.exceptions import DisallowedHost
+from django.core.handlers.asgi import ASGIRequest, get_script_prefix
+from django.core.handlers.exception import response_for_exception
+from django.http import HttpResponse
+from django.middleware.security import SecurityMiddleware
+from django.urls import Resolver404, ResolverMatch, get_resolver
+
+from . import views
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+SECURITY_MIDDLEWARE = "django.middleware.security.SecurityMiddleware"
+
+
+def _unused_get_response(request: Any) -> HttpResponse:  # pragma: no cover
+    raise AssertionError("the fast path calls SecurityMiddleware's hooks only")
+
+
+class CometFastPath:
+    """ASGI middleware: serve ``selector_app.views.comet`` on the event loop.
+
+    Wrap the HTTP application in your ``asgi.py``::
+
+        "http": CometFastPath(get_asgi_application()),
+
+    Only ``GET`` and ``HEAD`` requests whose path resolves to the Comet view
+    are taken; everything else, other methods on Comet included (Django's
+    405), goes to ``app`` untouched.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._security: SecurityMiddleware | None = None
+        self._security_checked = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        match = self._match(scope)
+        if match is not None:
+            request = ASGIRequest(scope, BytesIO())
+            try:
+                request.get_host()
+            except DisallowedHost:
+                pass  # Django answers and logs it the way it always does.
+            else:
+                request.resolver_match = match
+                await self._serve(request, match, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def _match(self, scope: Scope) -> ResolverMatch | None:
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
+            return None
+        prefix = get_script_prefix(scope)
+        path_info = scope["path"].removeprefix(prefix) if prefix else scope["path"]
+        return _comet_match(settings.ROOT_URLCONF, path_info)
+
+    @property
+    def security(self) -> SecurityMiddleware | None:
+        """``SecurityMiddleware`` if the site installs it (read once)."""
+        if not self._security_checked:
+            if SECURITY_MIDDLEWARE in settings.MIDDLEWARE:
+                self._security = SecurityMiddleware(_unused_get_response)
+            self._security_checked = True
+        return self._security
+
+    async def _serve(
+        self, request: ASGIRequest, match: ResolverMatch, receive: Receive, send: Send
+    ) -> None:
+        security = self.security
+        response = security.process_request(request) if security else None
+        if response is None:
+            response = await self._respond_unless_gone(request, match, receive)
+            if response is None:
+                return  # the client went away while the request was held
+            if security:
+                response = security.process_response(request, response)
+        await _send_response(response, send)
+
+    async def _respond_unless_gone(
+        self, request: ASGIRequest, match: ResolverMatch, receive: Receive
+    ) -> HttpResponse | None:
+        """Run the view; cancel it (its ``finally`` frees the waiter) if the
+        client disconnects first."""
+        answer = asyncio.ensure_future(_call_view(request, match))
+        gone = asyncio.ensure_future(_disconnected(receive))
+        try:
+            await asyncio.wait((answer, gone), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            answer.cancel()
+            gone.cancel()
+            await asyncio.gather(answer, gone, return_exceptions=True)
+        if answer.cancelled():
+            return None
+        return answer.result()
+
+
+@functools.lru_cache(maxsize=1024)
+def _comet_match(urlconf: str, path_info: str) -> ResolverMatch | None:
+    """What ``path_info`` resolves to, if that is the Comet view.
+
+    Resolving walks the URL patterns, a fifth of a reply's CPU; clients ask
+    for the same few paths again and again. Keyed by the URL configuration
+    too, so that changing ``ROOT_URLCONF`` (tests do) cannot serve a stale
+    answer; the match is never modified, so sharing it is safe.
+    """
+    try:
+        match = get_resolver(urlconf).resolve(path_info)
+    except Resolver404:
+        return None
+    return match if match.func is views.comet else None
+
+
+async def _call_view(request: ASGIRequest, match: ResolverMatch) -> HttpResponse:
+    try:
+        return await match.func(request, *match.args, **match.kwargs)
+    except Exception as error:
+        # What Django's handler does: log to django.request, then the 500
+        # page (the debug page under DEBUG).
+        return await sync_to_async(response_for_exception, thread_sensitive=False)(
+            request, error
+        )
+
+
+async def _disconnected(receive: Receive) -> None:
+    """Return when the client disconnects; request body messages are ignored
+    (Comet reads none)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _send_response(response: HttpResponse, send: Send) -> None:
+    """The messages Django's ASGI handler would send for this response.
+
+    With ``Content-Length``, as ``CommonMiddleware`` would add: without it the
+    servers fall back to chunked encoding, which costs Daphne twice the CPU.
+    """
+    if response.streaming:  # pragma: no cover - the Comet view never streams
+        raise TypeError("CometFastPath sends complete responses only")
+    if not response.has_header("Content-Length"):
+        response.headers["Content-Length"] = str(len(response.content))
+    headers = [
+        (name.encode("ascii"), value.encode("latin1"))
+        for name, value in response.items()
+    ]
+    headers.extend(
+        (b"Set-Cookie", cookie.output(header="").encode("ascii").strip())
+        for cookie in response.cookies.values()
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": response.status_code,
+            "headers": headers,
+        }
+    )
+    await send({"type": "http.response.body", "body": response.content})
