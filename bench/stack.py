@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 from tests.support.redis import RedisServer
-from tests.support.server import ROOT, free_port, manage, project_env
+from tests.support.server import ROOT, free_port, manage, project_env, terminate
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -193,14 +193,7 @@ class Process:
         return "\n".join(text.splitlines()[-lines:])
 
     def stop(self, timeout: float = 15.0) -> None:
-        if not self.alive():
-            return
-        self.popen.terminate()
-        try:
-            self.popen.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait(timeout)
+        terminate(self.popen, timeout)
 
 
 @dataclass

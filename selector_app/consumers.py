@@ -13,6 +13,7 @@ from django.http import QueryDict
 
 from .conf import get_config
 from .exceptions import InvalidCursor, UnknownResource
+from .gc_tuning import tune_gc
 from .live import parse_cursor, resource_follow
 from .snapshots import Snapshot
 
@@ -142,6 +143,9 @@ class BidirectionalConsumer(NoDatabaseMixin, OwnedTasksMixin, AsyncWebsocketCons
     channel_layer_alias = None
 
     async def connect(self) -> None:
+        # This socket never starts the hub, which tunes the collector for the
+        # others; a process serving only echo sockets needs it just as much.
+        tune_gc()
         await self.accept()
         self.start_task(self._tick(), "selector_app ticker")
 

@@ -52,3 +52,21 @@ async def test_the_hub_tunes_the_process_when_it_starts(settings, pristine_gc):
         assert gc.get_freeze_count() > 0
     finally:
         await close_hub()
+
+
+@pytest.mark.django_db  # Channels' disconnect handler tidies DB connections
+async def test_the_echo_socket_tunes_the_process_too(settings, pristine_gc):
+    """/bidirectional never starts the hub, yet may hold thousands of sockets."""
+    from channels.testing import WebsocketCommunicator
+
+    from selector_app.consumers import BidirectionalConsumer
+
+    settings.SELECTOR_APP = {"TICK_INTERVAL": 60, "GC_THRESHOLDS": (30_000, 8, 8)}
+    socket = WebsocketCommunicator(BidirectionalConsumer.as_asgi(), "/bidirectional")
+    connected, _ = await socket.connect(timeout=5)
+    try:
+        assert connected
+        assert gc.get_threshold() == (30_000, 8, 8)
+        assert gc.get_freeze_count() > 0
+    finally:
+        await socket.disconnect()

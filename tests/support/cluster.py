@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from .server import ROOT
+from .server import ROOT, terminate
 
 POSTGRES_URL_VARIABLE = "SELECTOR_TEST_POSTGRES_URL"
 LOCAL_POSTGRES_URLS = (
@@ -125,11 +125,4 @@ class UpdaterProcess:
             self.process.wait(10)
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout)
+        terminate(self.process, timeout)

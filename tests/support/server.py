@@ -124,14 +124,7 @@ class ServerProcess:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the server (SIGTERM, then SIGKILL) and reap it."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout)
+        terminate(self.process, timeout)
 
     def log_tail(self, lines: int = 40) -> str:
         try:
@@ -145,3 +138,15 @@ class ServerProcess:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def terminate(process: subprocess.Popen | None, timeout: float = 10.0) -> None:
+    """SIGTERM, SIGKILL if that is not enough within ``timeout``, and reap."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout)
