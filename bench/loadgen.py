@@ -102,7 +102,7 @@ class WebSocketClient(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.opened.done():
-            self.opened.set_exception(ConnectionError("closed during handshake"))
+            self.opened.set_exception(ConnectionError("closed before it opened"))
         elif not self.closing:
             self.stats.disconnects.append(time.time())
         self.closing = True
@@ -287,12 +287,7 @@ class CometClient(asyncio.Protocol):
             stats.errors[f"HTTP {status}"] += 1
         self.request()
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.opened.done():
-            self.opened.set_exception(ConnectionError("closed before a reply"))
-        elif not self.closing:
-            self.stats.disconnects.append(time.time())
-        self.closing = True
+    connection_lost = WebSocketClient.connection_lost  # same attributes, same rule
 
     def close(self) -> None:
         if self.transport is not None and not self.closing:

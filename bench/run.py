@@ -122,6 +122,21 @@ def busiest(count: int = 5) -> list[str]:
     return result.stdout.splitlines()[1 : count + 1]
 
 
+def _window_edge(stack, clients: LoadGenerators) -> tuple:
+    """One end of the measurement window: its time, the CPU seconds of each
+    part, the servers' RSS and the clients' counters."""
+    clients.command("mark")
+    at = time.time()
+    server, rss = sample(stack.server_pids())
+    cpu = {
+        "server": server,
+        "infra": sample(stack.infra_pids())[0],
+        "client": sample(clients.pids)[0],
+        "machine": machine_busy_seconds(),
+    }
+    return at, cpu, rss, clients.read_all("mark")
+
+
 def run_one(
     workload: str, config: Config, n: int, args: argparse.Namespace, ws: Workspace
 ) -> dict:
@@ -149,13 +164,7 @@ def run_one(
         try:
             connected = clients.read_all("connected")
             time.sleep(args.warmup)
-            clients.command("mark")
-            t0 = time.time()
-            server0, _ = sample(stack.server_pids())
-            infra0, _ = sample(stack.infra_pids())
-            client0, _ = sample(clients.pids)
-            busy0 = machine_busy_seconds()
-            marks0 = clients.read_all("mark")
+            t0, cpu0, _, marks0 = _window_edge(stack, clients)
             profilers = _profile(stack, args) if args.profile else []
             time.sleep(args.window)
             for profiler in profilers:
@@ -164,13 +173,7 @@ def run_one(
                 except subprocess.TimeoutExpired:
                     profiler.kill()
                     profiler.wait()
-            clients.command("mark")
-            t1 = time.time()
-            server1, rss_loaded = sample(stack.server_pids())
-            infra1, _ = sample(stack.infra_pids())
-            client1, _ = sample(clients.pids)
-            busy1 = machine_busy_seconds()
-            marks1 = clients.read_all("mark")
+            t1, cpu1, rss_loaded, marks1 = _window_edge(stack, clients)
             time.sleep(args.grace)
             clients.command(f"report {t0} {t1}")
             reports = clients.read_all("report")
@@ -187,12 +190,7 @@ def run_one(
             marks=(marks0, marks1),
             reports=reports,
             publish_times=publish_times,
-            cpu={
-                "server": server1 - server0,
-                "infra": infra1 - infra0,
-                "client": client1 - client0,
-                "machine": busy1 - busy0,
-            },
+            cpu={part: cpu1[part] - cpu0[part] for part in cpu0},
             rss=(rss_idle, rss_loaded),
             client_limit=args.client_limit,
         )

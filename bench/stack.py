@@ -21,7 +21,14 @@ from datetime import datetime
 from pathlib import Path
 
 from tests.support.redis import RedisServer
-from tests.support.server import ROOT, free_port, manage, project_env, terminate
+from tests.support.server import (
+    ROOT,
+    free_port,
+    manage,
+    project_env,
+    tail,
+    terminate,
+)
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -63,26 +70,18 @@ def _configs() -> dict[str, Config]:
             workloads=("w1",),
             label="raw websockets (baseline)",
         ),
+    ]
+    base += [
         Config(
-            "stock-uvicorn1",
-            "uvicorn",
-            1,
+            f"stock-{server}1",
+            server,
             redis=True,
             application=stock,
             publisher="stock",
             workloads=("w1",),
-            label="stock Channels groups, Uvicorn x1 + Redis",
-        ),
-        Config(
-            "stock-daphne1",
-            "daphne",
-            1,
-            redis=True,
-            application=stock,
-            publisher="stock",
-            workloads=("w1",),
-            label="stock Channels groups, Daphne x1 + Redis",
-        ),
+            label=f"stock Channels groups, {server.capitalize()} x1 + Redis",
+        )
+        for server in ("uvicorn", "daphne")
     ]
     base += [
         Config(
@@ -186,11 +185,7 @@ class Process:
         return self.popen.poll() is None
 
     def tail(self, lines: int = 30) -> str:
-        try:
-            text = self.log.read_text(errors="replace")
-        except FileNotFoundError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
+        return tail(self.log, lines)
 
     def stop(self, timeout: float = 15.0) -> None:
         terminate(self.popen, timeout)

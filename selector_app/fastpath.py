@@ -66,8 +66,6 @@ class CometFastPath:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._security: SecurityMiddleware | None = None
-        self._security_checked = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         match = self._match(scope)
@@ -90,14 +88,12 @@ class CometFastPath:
         path_info = scope["path"].removeprefix(prefix) if prefix else scope["path"]
         return _comet_match(settings.ROOT_URLCONF, path_info)
 
-    @property
+    @functools.cached_property
     def security(self) -> SecurityMiddleware | None:
         """``SecurityMiddleware`` if the site installs it (read once)."""
-        if not self._security_checked:
-            if SECURITY_MIDDLEWARE in settings.MIDDLEWARE:
-                self._security = SecurityMiddleware(_unused_get_response)
-            self._security_checked = True
-        return self._security
+        if SECURITY_MIDDLEWARE in settings.MIDDLEWARE:
+            return SecurityMiddleware(_unused_get_response)
+        return None
 
     async def _serve(
         self, request: ASGIRequest, match: ResolverMatch, receive: Receive, send: Send

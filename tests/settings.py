@@ -8,5 +8,5 @@ from realtime_site.settings import *  # noqa: F403
 from realtime_site.settings import SELECTOR_APP
 
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
-SELECTOR_APP = {**SELECTOR_APP, "EMBEDDED_UPDATER": False, "GC_TUNING": False}
+SELECTOR_APP = {**SELECTOR_APP, "EMBEDDED_UPDATER": False}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
