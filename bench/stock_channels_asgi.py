@@ -19,7 +19,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.urls import path  # noqa: E402
 
-from selector_app.gc_tuning import tune_gc  # noqa: E402
+from selector_app.runtime import tune_gc  # noqa: E402
 
 GROUP = "bench_stock"
 

@@ -15,7 +15,7 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     """E001: ``SELECTOR_APP`` is not a dict or has an unknown key."""
     try:
         get_config()
-    except (ImproperlyConfigured, TypeError) as error:
+    except ImproperlyConfigured as error:
         return [
             checks.Error(
                 str(error),

@@ -59,7 +59,7 @@ class Config:
     #: first host (which must then be channels_redis).
     LOCK_REDIS_URL: str = ""
     #: Raise the garbage collector's thresholds and ``gc.freeze()`` start-up
-    #: objects when the hub starts (see selector_app/gc_tuning.py).
+    #: objects when the runtime starts (see selector_app.runtime.tune_gc).
     GC_TUNING: bool = True
     #: The thresholds ``gc.set_threshold()`` gets when GC_TUNING is on.
     GC_THRESHOLDS: tuple[int, int, int] = (50_000, 20, 100)

@@ -12,49 +12,53 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.http import QueryDict
 
 from .conf import get_config
-from .exceptions import InvalidCursor, UnknownResource
-from .gc_tuning import tune_gc
-from .live import parse_cursor, resource_follow
-from .snapshots import Snapshot
+from .protocol import Refused, Snapshot, close_reason, parse_cursor
+from .runtime import get_hub, tune_gc
+from .tasks import OwnedTasks
 
 logger = logging.getLogger(__name__)
 
-#: A close frame's reason must fit in 123 bytes of UTF-8.
-MAX_REASON = 123
 
-
-def close_reason(text: str) -> str:
-    """``text`` cut to what a WebSocket close frame can carry."""
-    return text.encode()[:MAX_REASON].decode(errors="ignore")
-
-
-class OwnedTasksMixin:
-    """Gives a consumer tasks that never outlive its connection.
+class SelectorConsumer(AsyncWebsocketConsumer):
+    """The base of the app's consumers: no layer channel, no database hop, and
+    tasks that never outlive the connection.
 
     Whatever ends the consumer (client disconnect, server shutdown, an
     error), every task started with :meth:`start_task` is cancelled and
     awaited before the consumer returns.
     """
 
+    #: No channel-layer channel per socket: the hub is the process's only
+    #: subscriber. With channels_redis a per-socket channel would cost a Redis
+    #: connection blocked in BZPOPMIN per socket, and a Redis outage would
+    #: close every socket with 1011.
+    channel_layer_alias = None
+
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        self._owned_tasks: set[asyncio.Task[None]] = set()
+        # A process serving sockets needs the collector tuned whether or not
+        # anything has started its runtime yet (the echo socket never does).
+        tune_gc()
+        self.tasks = OwnedTasks()
         try:
-            await super().__call__(scope, receive, send)  # type: ignore[misc]
+            await super().__call__(scope, receive, send)
         finally:
-            await self.cancel_tasks()
+            await self.tasks.aclose()
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Call the handler directly, without Channels' database hop.
+
+        Channels' ``dispatch()`` runs ``close_old_connections()`` in a thread
+        before every handler, which costs more CPU than the rest of handling
+        an echo frame. These consumers never use the ORM: they read the hub,
+        whose own database reads tidy their connections.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}.")
+        await handler(message)
 
     def start_task(self, coro: Coroutine[Any, Any, None], name: str) -> None:
-        task = asyncio.create_task(self._supervised(coro), name=name)
-        self._owned_tasks.add(task)
-        task.add_done_callback(self._owned_tasks.discard)
-
-    async def cancel_tasks(self) -> None:
-        tasks = list(self._owned_tasks)
-        for task in tasks:
-            task.cancel()
-        # gather() with return_exceptions never raises the children's
-        # CancelledError; a cancellation of *this* task still propagates.
-        await asyncio.gather(*tasks, return_exceptions=True)
+        self.tasks.start(self._supervised(coro), name)
 
     async def _supervised(self, coro: Coroutine[Any, Any, None]) -> None:
         try:
@@ -65,63 +69,45 @@ class OwnedTasksMixin:
             logger.debug("Send raced a disconnect.", exc_info=True)
         except Exception:
             logger.exception("A task of %s failed; closing.", type(self).__name__)
-            await self.close(code=1011)  # type: ignore[attr-defined]
+            await self.close(code=1011)
+
+    async def refuse(self, error: Refused) -> None:
+        """Close with the refusal's code and its reason."""
+        await self.close(code=error.close_code, reason=close_reason(str(error)))
+
+    def query(self) -> QueryDict:
+        return QueryDict(self.scope.get("query_string", b"").decode("latin-1"))
+
+    async def disconnect(self, code: int) -> None:
+        await self.tasks.aclose()
 
 
-class NoDatabaseMixin:
-    """For consumers that never use the ORM: no thread hop per message.
-
-    Channels' ``dispatch()`` runs ``close_old_connections()`` in a thread
-    before every handler, which costs more CPU than the rest of handling an
-    echo frame. These consumers only read the hub's snapshots, and the hub's
-    own database reads release their connections themselves.
-    """
-
-    async def dispatch(self, message: dict[str, Any]) -> None:
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}.")
-        await handler(message)
-
-
-class PushConsumer(NoDatabaseMixin, OwnedTasksMixin, AsyncWebsocketConsumer):
+class PushConsumer(SelectorConsumer):
     """``WS /websocket[/<name>]?seq=N``: one frame per newer version.
 
     A single task loops "wait for a version newer than the last one sent,
     send it", so a slow client gets the latest version, never a backlog.
     """
 
-    #: No channel-layer channel per socket: the hub is the process's only
-    #: subscriber. With channels_redis a per-socket channel would cost a Redis
-    #: connection blocked in BZPOPMIN per socket, and a Redis outage would
-    #: close every socket with 1011.
-    channel_layer_alias = None
-
     async def connect(self) -> None:
         await self.accept()
         name = self.scope["url_route"]["kwargs"].get("name")
-        query = QueryDict(self.scope.get("query_string", b"").decode("latin-1"))
         try:
-            cursor = parse_cursor(query.get("seq"))
-            stream = await resource_follow(
-                name=name or get_config().DEFAULT_RESOURCE, cursor=cursor
+            cursor = parse_cursor(self.query().get("seq"))
+            versions = await get_hub().follow(
+                name or get_config().DEFAULT_RESOURCE, cursor
             )
-        except InvalidCursor as error:
-            await self.close(code=4400, reason=close_reason(str(error)))
-        except UnknownResource as error:
-            await self.close(code=4404, reason=close_reason(str(error)))
+        except Refused as error:
+            await self.refuse(error)
         else:
-            self.start_task(self._send_each(stream), "selector_app push")
+            self.start_task(self._send_each(versions), "selector_app push")
 
-    async def _send_each(self, stream: AsyncIterator[Snapshot]) -> None:
-        async for snapshot in stream:
+    async def _send_each(self, versions: AsyncIterator[Snapshot]) -> None:
+        async for snapshot in versions:
             await self.send(text_data=snapshot.message)
 
     async def receive(self, text_data: str | None = None, bytes_data=None) -> None:
         """Frames from the client are ignored."""
-
-    async def disconnect(self, code: int) -> None:
-        await self.cancel_tasks()
 
 
 def echo_reply(text: str) -> str:
@@ -129,23 +115,14 @@ def echo_reply(text: str) -> str:
     return f"you said: {text.upper()}"
 
 
-class BidirectionalConsumer(NoDatabaseMixin, OwnedTasksMixin, AsyncWebsocketConsumer):
+class BidirectionalConsumer(SelectorConsumer):
     """``WS /bidirectional``: echoes upper-cased text while ticking every second.
 
     Incoming frames are handled by the consumer itself, outgoing ticks by an
     owned task; a disconnect ends the first and so cancels the second.
     """
 
-    #: No channel-layer channel per socket: the hub is the process's only
-    #: subscriber. With channels_redis a per-socket channel would cost a Redis
-    #: connection blocked in BZPOPMIN per socket, and a Redis outage would
-    #: close every socket with 1011.
-    channel_layer_alias = None
-
     async def connect(self) -> None:
-        # This socket never starts the hub, which tunes the collector for the
-        # others; a process serving only echo sockets needs it just as much.
-        tune_gc()
         await self.accept()
         self.start_task(self._tick(), "selector_app ticker")
 
@@ -164,12 +141,9 @@ class BidirectionalConsumer(NoDatabaseMixin, OwnedTasksMixin, AsyncWebsocketCons
         # Only measure the UTF-8 length when the text could be over the limit.
         if len(text_data) * 4 > limit and len(text_data.encode()) > limit:
             # No tick may follow the close frame.
-            await self.cancel_tasks()
+            await self.tasks.aclose()
             await self.close(
                 code=1009, reason=f"Text frames are limited to {limit} bytes."
             )
             return
         await self.send(text_data=echo_reply(text_data))
-
-    async def disconnect(self, code: int) -> None:
-        await self.cancel_tasks()

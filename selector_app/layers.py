@@ -1,6 +1,25 @@
-"""Channel-layer configuration helpers for settings files."""
+"""Which channel layer the app uses, and how to configure channels_redis for it."""
 
 from __future__ import annotations
+
+from channels.layers import BaseChannelLayer, get_channel_layer
+from django.core.exceptions import ImproperlyConfigured
+
+from .conf import get_config
+
+
+def channel_layer() -> BaseChannelLayer:
+    """The layer named by ``SELECTOR_APP["CHANNEL_LAYER"]``, or a clear error."""
+    alias = get_config().CHANNEL_LAYER
+    layer = get_channel_layer(alias)
+    if layer is None:
+        raise ImproperlyConfigured(
+            f"CHANNEL_LAYERS has no {alias!r} layer, which selector_app needs to "
+            "reach every server process. Add one (InMemoryChannelLayer for a "
+            "single process, channels_redis for several) or set "
+            "SELECTOR_APP['CHANNEL_LAYER'] to an alias that exists."
+        )
+    return layer
 
 
 def redis_channel_layer(url: str, **config: object) -> dict[str, object]:

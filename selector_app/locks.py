@@ -1,12 +1,13 @@
-"""A lease in Redis that lets exactly one ``runupdater`` publish per resource.
+"""A lock in Redis that lets exactly one ``runupdater`` publish per resource.
 
-The lock is a Redis key set with ``SET key token NX PX ttl``, renewed with a
+The lock expires unless renewed (a time-to-live, so a dead holder cannot keep
+it). It is a Redis key set with ``SET key token NX PX ttl``, renewed with a
 compare-and-expire script and released with a compare-and-delete script, so
-a process only ever extends or deletes its own lease. It works across hosts:
+a process only ever extends or deletes its own lock. It works across hosts:
 every ``runupdater`` talks to the same Redis (by default the channel layer's
 first host).
 
-Safety does not depend on the holder noticing anything: a lease is *proven*
+Safety does not depend on the holder noticing anything: a lock is *proven*
 from the moment its ``SET``/renewal was **sent** until ``ttl`` later (Redis
 starts the expiry only when it runs the command, which is after that), and
 the holder publishes only while more than ``margin`` of that proof is left.
@@ -29,6 +30,7 @@ from redis import asyncio as aioredis
 from redis.exceptions import RedisError
 
 from .conf import get_config
+from .layers import channel_layer
 
 logger = logging.getLogger(__name__)
 
@@ -53,10 +55,10 @@ STORE_ERRORS = (RedisError, OSError)
 
 
 class RedisLock:
-    """One named lease in Redis: single attempts to acquire, renew and release.
+    """One named lock in Redis: single attempts to acquire, renew and release.
 
     Every command is bounded by ``ttl / 4``, whatever the client's own socket
-    timeout, so a hung connection can never outlive the proof of the lease.
+    timeout, so a hung connection can never outlive the proof of the lock.
     """
 
     def __init__(self, client: aioredis.Redis, key: str, *, ttl: float) -> None:
@@ -74,24 +76,24 @@ class RedisLock:
         return self.ttl / 4
 
     def remaining(self) -> float:
-        """Seconds for which this process can still prove it holds the lease."""
+        """Seconds for which this process can still prove it holds the lock."""
         return max(0.0, self._proven_until - asyncio.get_running_loop().time())
 
     async def acquire(self) -> bool:
-        """Take the lease if nobody holds it (one attempt)."""
+        """Take the lock if nobody holds it (one attempt)."""
         return await self._command(
             self.client.set, self.key, self.token, nx=True, px=self._ttl_ms()
         )
 
     async def renew(self) -> bool:
-        """Extend the lease if it is still ours (one attempt)."""
+        """Extend the lock if it is still ours (one attempt)."""
         script = self.client.register_script(RENEW_SCRIPT)
         return await self._command(
             script, keys=[self.key], args=[self.token, self._ttl_ms()]
         )
 
     async def release(self) -> None:
-        """Give the lease up if it is still ours, so a standby takes over at once."""
+        """Give the lock up if it is still ours, so a standby takes over at once."""
         self._proven_until = -math.inf  # first: no publish once releasing began
         script = self.client.register_script(RELEASE_SCRIPT)
         async with asyncio.timeout(self.op_timeout):
@@ -130,17 +132,17 @@ class LockKeeper:
         self._acquired = asyncio.Event()
 
     def held(self) -> bool:
-        """Whether a publish may start now: the lease is proven long enough."""
+        """Whether a publish may start now: the lock is proven long enough."""
         return self.lock.remaining() > self.margin
 
     async def wait_held(self) -> None:
-        """Return once the lease is held (at once if it is)."""
+        """Return once the lock is held (at once if it is)."""
         while not self.held():
             self._acquired.clear()
             await self._acquired.wait()
 
     async def run(self) -> None:
-        """Hold the lease until cancelled, then release it."""
+        """Hold the lock until cancelled, then release it."""
         try:
             await self._keep()
         finally:
@@ -221,9 +223,7 @@ def lock_client() -> aioredis.Redis:
     config = get_config()
     if config.LOCK_REDIS_URL:
         return aioredis.Redis.from_url(config.LOCK_REDIS_URL)
-    from . import services
-
-    layer = services.channel_layer()
+    layer = channel_layer()
     hosts = getattr(layer, "hosts", None)
     if type(layer).__module__.startswith("channels_redis") and hosts:
         from channels_redis.utils import create_pool
@@ -238,7 +238,7 @@ def lock_client() -> aioredis.Redis:
 
 
 @contextlib.asynccontextmanager
-async def resource_lease(name: str) -> AsyncIterator[LockKeeper]:
+async def resource_lock(name: str) -> AsyncIterator[LockKeeper]:
     """Keep the updater lock on resource ``name`` for the duration of the block.
 
     The lock is acquired in the background (``keeper.wait_held()``); on the

@@ -18,8 +18,3 @@ class Resource(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-    @property
-    def message(self) -> str:
-        """The wire form: ``"<sequence> <data>"``."""
-        return f"{self.sequence} {self.data}"

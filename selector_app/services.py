@@ -12,17 +12,18 @@ import logging
 import random
 from functools import partial
 
-from asgiref.sync import async_to_sync, sync_to_async
-from channels.layers import BaseChannelLayer, get_channel_layer
-from django.core.exceptions import ImproperlyConfigured
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from . import layers
+from ._deprecated import moved
 from .conf import get_config
 from .models import Resource
+from .protocol import Snapshot
 from .signals import resource_published
-from .snapshots import Snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -33,20 +34,6 @@ PRINTABLE = "".join(chr(code) for code in range(0x21, 0x7F))
 def random_data(length: int) -> str:
     """``length`` random printable characters (not for secrets)."""
     return "".join(random.choices(PRINTABLE, k=length))
-
-
-def channel_layer() -> BaseChannelLayer:
-    """The configured channel layer, or a clear error naming the setting."""
-    alias = get_config().CHANNEL_LAYER
-    layer = get_channel_layer(alias)
-    if layer is None:
-        raise ImproperlyConfigured(
-            f"CHANNEL_LAYERS has no {alias!r} layer, which selector_app needs to "
-            "reach every server process. Add one (InMemoryChannelLayer for a "
-            "single process, channels_redis for several) or set "
-            "SELECTOR_APP['CHANNEL_LAYER'] to an alias that exists."
-        )
-    return layer
 
 
 def _write(*, name: str, data: str) -> Snapshot:
@@ -92,7 +79,7 @@ def _announce(snapshot: Snapshot) -> None:
     # A lost doorbell costs latency, not data: the row is committed and every
     # hub re-reads the rows periodically. So a layer failure is logged, not
     # raised into code whose transaction has already committed.
-    layer = channel_layer()
+    layer = layers.channel_layer()
     try:
         async_to_sync(layer.group_send)(get_config().GROUP, snapshot.as_event())
     except Exception:
@@ -101,7 +88,7 @@ def _announce(snapshot: Snapshot) -> None:
 
 
 async def _aannounce(snapshot: Snapshot) -> None:
-    layer = channel_layer()
+    layer = layers.channel_layer()
     try:
         await layer.group_send(get_config().GROUP, snapshot.as_event())
     except Exception:
@@ -123,8 +110,9 @@ def resource_publish(*, name: str, data: str) -> Snapshot:
 async def aresource_publish(*, name: str, data: str) -> Snapshot:
     """Async twin of :func:`resource_publish`."""
     # Async code cannot hold a transaction open, so _write's own atomic block
-    # is the outermost one and has committed when it returns.
-    snapshot = await sync_to_async(_write)(name=name, data=data)
+    # is the outermost one and has committed when it returns. The database
+    # thread's connection is tidied around it, as a request's would be.
+    snapshot = await database_sync_to_async(_write)(name=name, data=data)
     await _aannounce(snapshot)
     return snapshot
 
@@ -171,3 +159,6 @@ def resource_snapshot(*, name: str) -> Snapshot | None:
     """``name``'s current version from the database, or ``None``."""
     row = Resource.objects.filter(name=name).values_list("sequence", "data").first()
     return None if row is None else Snapshot(name, row[0], row[1])
+
+
+__getattr__ = moved(__name__, {"channel_layer": "selector_app.layers.channel_layer"})

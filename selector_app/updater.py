@@ -12,10 +12,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 
-from . import locks, services
+from . import services
+
+if TYPE_CHECKING:
+    from .locks import LockKeeper
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +45,7 @@ class Updater:
         self.published = 0
         self.failed = 0
         self._stopping = asyncio.Event()
-        self._lease: locks.LockKeeper | None = None
+        self._lock: LockKeeper | None = None
 
     def stop(self) -> None:
         """Finish the current publish, if any, and return from :meth:`run`."""
@@ -54,7 +58,7 @@ class Updater:
         next tick instead of ending the updater. An exclusive updater first
         waits for its resource's lock and publishes only while it holds it.
         """
-        await sync_to_async(services.resource_ensure)(
+        await database_sync_to_async(services.resource_ensure)(
             name=self.name, length=self.length
         )
         logger.info(
@@ -63,7 +67,7 @@ class Updater:
             self.interval,
             self.length,
         )
-        async with self._leased():
+        async with self._locked():
             await self._loop(count)
 
     async def _loop(self, count: int | None) -> None:
@@ -90,25 +94,29 @@ class Updater:
         self._log_summary(loop.time() - started)
 
     @contextlib.asynccontextmanager
-    async def _leased(self) -> AsyncIterator[None]:
+    async def _locked(self) -> AsyncIterator[None]:
         if not self.exclusive:
             yield
             return
-        async with locks.resource_lease(self.name) as lease:
-            self._lease = lease
+        # Imported here: the lock needs redis, which only an exclusive
+        # updater (runupdater, several processes) needs installed.
+        from .locks import resource_lock
+
+        async with resource_lock(self.name) as lock:
+            self._lock = lock
             try:
                 yield
             finally:
-                self._lease = None
+                self._lock = None
 
     def _may_publish(self) -> bool:
-        return self._lease is None or self._lease.held()
+        return self._lock is None or self._lock.held()
 
     async def _until_held(self) -> bool:
         """Wait for the lock or for :meth:`stop`; whether the lock is held."""
-        assert self._lease is not None
+        assert self._lock is not None
         waits = [
-            asyncio.create_task(self._lease.wait_held()),
+            asyncio.create_task(self._lock.wait_held()),
             asyncio.create_task(self._stopping.wait()),
         ]
         try:

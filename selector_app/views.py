@@ -10,8 +10,8 @@ from django.views.decorators.http import require_safe
 
 from . import endpoints
 from .conf import get_config
-from .exceptions import InvalidCursor, TooManyWaiters, UnknownResource
-from .live import parse_cursor, resource_poll
+from .protocol import Refused, TooManyWaiters, parse_cursor
+from .runtime import get_hub
 
 TEXT = "text/plain; charset=utf-8"
 
@@ -19,6 +19,13 @@ TEXT = "text/plain; charset=utf-8"
 def _text(status: int, body: str = "") -> HttpResponse:
     response = HttpResponse(body, status=status, content_type=TEXT)
     response["Cache-Control"] = "no-store"
+    return response
+
+
+def _refusal(error: Refused) -> HttpResponse:
+    response = _text(error.status, f"{error}\n")
+    if isinstance(error, TooManyWaiters):
+        response["Retry-After"] = str(get_config().RETRY_AFTER)
     return response
 
 
@@ -31,19 +38,13 @@ async def comet(request: HttpRequest, name: str | None = None) -> HttpResponse:
     config = get_config()
     try:
         cursor = parse_cursor(request.GET.get("seq"))
-        snapshot = await resource_poll(
-            name=name or config.DEFAULT_RESOURCE,
-            cursor=cursor,
+        snapshot = await get_hub().poll(
+            name or config.DEFAULT_RESOURCE,
+            cursor,
             timeout=config.LONG_POLL_TIMEOUT,
         )
-    except InvalidCursor as error:
-        return _text(400, f"{error}\n")
-    except UnknownResource as error:
-        return _text(404, f"{error}\n")
-    except TooManyWaiters as error:
-        response = _text(503, f"{error} Retry later.\n")
-        response["Retry-After"] = str(config.RETRY_AFTER)
-        return response
+    except Refused as error:
+        return _refusal(error)
     if snapshot is None:
         return _text(204)
     return _text(200, snapshot.message)
@@ -53,10 +54,10 @@ async def comet(request: HttpRequest, name: str | None = None) -> HttpResponse:
 @never_cache
 def index(request: HttpRequest) -> HttpResponse:
     """The page with the live panels; endpoint URLs follow the mount prefix."""
-    return render(request, "selector_app/index.html", page_context(request))
+    return render(request, "selector_app/index.html", page_context())
 
 
-def page_context(request: HttpRequest) -> dict[str, object]:
+def page_context() -> dict[str, object]:
     """Endpoint paths for the page's script, wherever the app is mounted."""
     config = get_config()
     return {

@@ -1,46 +1,81 @@
+"""Fixtures shared by the whole suite.
+
+Every test gets fresh settings, a fresh in-memory layer and no runtime; a
+test that needs the hub asks for the ``hub`` fixture, which yields once the
+hub has read the rows and always closes it.
+"""
+
 from __future__ import annotations
 
+import asyncio
 import os
 
 import pytest
 from channels.layers import channel_layers
 
-from selector_app import gc_tuning
-from selector_app import hub as hub_module
+from selector_app import runtime
 from selector_app.conf import get_config
+
+#: Fixtures that start a process; a test using one must be marked ``slow``.
+PROCESS_FIXTURES = frozenset({"redis_server", "demo_server", "host_server"})
+
+
+def pytest_collection_modifyitems(items):
+    """``-m "not slow"`` must leave out every test that starts a process."""
+    for item in items:
+        started = PROCESS_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        if started and item.get_closest_marker("slow") is None:
+            raise pytest.UsageError(
+                f"{item.nodeid} uses {', '.join(sorted(started))}, which starts a "
+                "process: mark it (or its module) with pytest.mark.slow."
+            )
 
 
 @pytest.fixture(autouse=True)
 def _untuned_collector(monkeypatch):
-    """The test runner's collector is never tuned by a hub a test starts.
+    """The test runner's collector is never tuned by a runtime a test starts.
 
-    Many tests replace ``SELECTOR_APP`` wholesale (so ``GC_TUNING`` is back
-    at its default, on), and the memory tests need ``gc.collect()`` to see
-    every object: a frozen start-up would hide them. The GC tests opt back in.
+    The memory tests need ``gc.collect()`` to see every object: a frozen
+    start-up would hide them. The GC tests opt back in.
     """
-    monkeypatch.setattr(gc_tuning, "_tuned_in", os.getpid())
+    monkeypatch.setattr(runtime, "_tuned_in", os.getpid())
 
 
 @pytest.fixture(autouse=True)
 def _fresh_process_state():
-    """Each test gets a new in-memory layer, no hub, and freshly read settings.
-
-    Hubs belong to an event loop and each test has its own loop; the loop's
-    runner cancels a left-over hub's tasks when the test ends.
-    """
+    """Each test gets a new in-memory layer, freshly read settings, and must
+    leave no runtime behind."""
     channel_layers.backends.clear()
-    hub_module._hubs.clear()
     get_config.cache_clear()
     yield
-    hub_module._hubs.clear()
+    left = list(runtime._runtimes.values())
+    runtime._runtimes.clear()
+    assert not left, "A test left a runtime running: use the `hub` fixture."
 
 
 @pytest.fixture
-async def hub():
-    """The test loop's hub, started, and closed (tasks awaited) afterwards."""
-    live = hub_module.get_hub()
-    yield live
-    await hub_module.close_hub()
+def selector_settings(settings):
+    """``selector_settings(KEY=value, ...)`` sets ``SELECTOR_APP`` keys over
+    the test project's own (whose embedded updater is off)."""
+    base = dict(settings.SELECTOR_APP)
+
+    def configure(**overrides: object) -> None:
+        settings.SELECTOR_APP = {**base, **overrides}
+
+    return configure
+
+
+@pytest.fixture
+async def hub(transactional_db):
+    """The test loop's hub, once it has read the rows; closed afterwards
+    (its tasks, and any database read they started, finished)."""
+    started = runtime.get_hub()
+    try:
+        async with asyncio.timeout(5):
+            await started.synced.wait()
+        yield started
+    finally:
+        await runtime.close_hub()
 
 
 @pytest.fixture
@@ -102,3 +137,35 @@ def host_server(tmp_path_factory):
     )
     with server:
         yield server
+
+
+@pytest.fixture
+async def start_feed(transactional_db):
+    """``await start_feed(resync_interval=..., layer=...)``: a hub and its feed
+    on the test's loop, once the feed has read the rows; closed afterwards."""
+    from channels.layers import get_channel_layer
+
+    from selector_app.feed import Feed, read_row
+    from selector_app.hub import Hub
+
+    started = []
+
+    async def start(*, resync_interval: float = 5.0, layer=None) -> Feed:
+        hub = Hub(load=read_row, max_waiting_polls=100)
+        feed = Feed(
+            hub,
+            layer or get_channel_layer(),
+            group="selector_app",
+            resync_interval=resync_interval,
+        )
+        started.append(feed)
+        feed.start()
+        async with asyncio.timeout(5):
+            await hub.synced.wait()
+        return feed
+
+    try:
+        yield start
+    finally:
+        for feed in started:
+            await feed.aclose()

@@ -8,14 +8,18 @@ from channels.testing import WebsocketCommunicator
 
 from selector_app.consumers import BidirectionalConsumer, echo_reply
 from selector_app.routing import websocket_urlpatterns
-
-# Channels closes stale database connections when a socket disconnects.
-pytestmark = pytest.mark.django_db
+from tests.support.waiting import frames_after_disconnect
 
 
 @pytest.fixture
-def fast_ticks(settings):
-    settings.SELECTOR_APP = {"EMBEDDED_UPDATER": False, "TICK_INTERVAL": 0.05}
+def fast_ticks(selector_settings):
+    selector_settings(TICK_INTERVAL=0.05)
+
+
+@pytest.fixture
+def no_ticks(selector_settings):
+    """A tick interval no test outlives: every frame is an echo."""
+    selector_settings(TICK_INTERVAL=3600)
 
 
 def communicator() -> WebsocketCommunicator:
@@ -57,16 +61,14 @@ async def test_an_echo_arrives_while_ticks_keep_coming():
     await comm.disconnect()
 
 
-async def test_the_first_tick_comes_after_one_interval(settings):
-    settings.SELECTOR_APP = {"EMBEDDED_UPDATER": False, "TICK_INTERVAL": 0.3}
+@pytest.mark.usefixtures("no_ticks")
+async def test_echoes_never_wait_for_the_tickers_first_interval():
     comm = communicator()
     await comm.connect()
     await comm.send_to(text_data="quick")
-    # The echo is not queued behind the ticker's first sleep.
-    assert await comm.receive_from(timeout=0.25) == "you said: QUICK"
-    assert await comm.receive_nothing(timeout=0.1)
-    assert await comm.receive_from(timeout=5) == "server tick #1"
-    await comm.disconnect()
+    assert await comm.receive_from(timeout=5) == "you said: QUICK"
+    # The ticker sleeps first: no tick went out at connect time.
+    assert await frames_after_disconnect(comm) == []
 
 
 @pytest.mark.parametrize(
@@ -95,23 +97,20 @@ async def test_unicode_and_empty_text_on_the_wire():
     await comm.disconnect()
 
 
-async def test_binary_frames_are_ignored(settings):
-    settings.SELECTOR_APP = {"EMBEDDED_UPDATER": False, "TICK_INTERVAL": 60}
+@pytest.mark.usefixtures("no_ticks")
+async def test_binary_frames_are_ignored():
     comm = communicator()
     await comm.connect()
     await comm.send_to(bytes_data=b"\x00\xffbinary")
-    assert await comm.receive_nothing(timeout=0.1)
     await comm.send_to(text_data="still here")
     assert await comm.receive_from(timeout=5) == "you said: STILL HERE"
-    await comm.disconnect()
+    assert await frames_after_disconnect(comm) == []
 
 
-async def test_oversize_text_closes_with_1009_and_the_limit_is_exact(settings):
-    settings.SELECTOR_APP = {
-        "EMBEDDED_UPDATER": False,
-        "TICK_INTERVAL": 60,
-        "MAX_MESSAGE_SIZE": 8,
-    }
+async def test_oversize_text_closes_with_1009_and_the_limit_is_exact(
+    selector_settings,
+):
+    selector_settings(TICK_INTERVAL=3600, MAX_MESSAGE_SIZE=8)
     comm = communicator()
     await comm.connect()
     await comm.send_to(text_data="éééé")  # 8 bytes in UTF-8: allowed
@@ -145,9 +144,9 @@ async def test_after_disconnect_no_task_of_the_consumer_is_left():
 
 
 async def test_a_send_that_races_the_disconnect_is_not_an_error(
-    monkeypatch, settings, caplog
+    monkeypatch, selector_settings, caplog
 ):
-    settings.SELECTOR_APP = {"EMBEDDED_UPDATER": False, "TICK_INTERVAL": 0.01}
+    selector_settings(TICK_INTERVAL=0.01)
 
     async def gone(self, *args, **kwargs):
         raise ConnectionResetError("client went away")  # an OSError, as uvicorn's
@@ -155,16 +154,17 @@ async def test_a_send_that_races_the_disconnect_is_not_an_error(
     monkeypatch.setattr(BidirectionalConsumer, "send", gone)
     comm = communicator()
     await comm.connect()
-    await asyncio.sleep(0.05)  # let the ticker hit the failing send
-    assert ticker_tasks() == []
+    [ticker] = ticker_tasks()
+    async with asyncio.timeout(5):
+        await ticker  # it hits the failing send and ends quietly
     await comm.disconnect()
     assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
 
 
 async def test_an_unexpected_ticker_failure_is_logged_and_closes_1011(
-    monkeypatch, settings, caplog
+    monkeypatch, selector_settings, caplog
 ):
-    settings.SELECTOR_APP = {"EMBEDDED_UPDATER": False, "TICK_INTERVAL": 0.01}
+    selector_settings(TICK_INTERVAL=0.01)
     real_send = BidirectionalConsumer.send
 
     async def broken(self, text_data=None, bytes_data=None, close=False):

@@ -24,7 +24,7 @@ from tests.support.browser import (
 )
 from tests.support.server import ServerProcess, manage, project_env
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
 PANELS = ("comet", "websocket", "bidirectional")
 
@@ -93,7 +93,7 @@ def check_resource_panels_advance_together(page, *, updates: int = 3) -> None:
 
 def check_bidirectional_ticks_and_echoes(page) -> None:
     log = page.locator("#bidirectional_log")
-    # Newest first, like the seed.
+    # Newest first, like PAGI's example page.
     expect(log.locator("li.tick")).to_have_text(
         ["server tick #2", "server tick #1"], timeout=5_000
     )

@@ -10,7 +10,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
 
 def parse(message: str) -> tuple[int, str]:
@@ -68,8 +68,9 @@ async def test_bidirectional_ticks_and_echoes_on_a_real_server(demo_server):
             while frames[-1] != "server tick #2" and len(frames) < 5:
                 frames.append(await ws.recv())
     assert first == "server tick #1"
-    # The original's ticker sleeps first: tick #1 about one second after accept.
-    assert 0.9 <= first_after <= 1.5
+    # The ticker sleeps first: tick #1 no sooner than one second after accept
+    # (no upper bound: a busy machine may deliver it late).
+    assert first_after >= 0.9
     assert "you said: HELLO" in frames and "server tick #2" in frames
 
 

@@ -11,7 +11,7 @@ from django.core.asgi import get_asgi_application
 from selector_app.fastpath import CometFastPath
 from tests.support.asgi import AsgiClient
 
-pytestmark = pytest.mark.usefixtures("res")
+pytestmark = pytest.mark.usefixtures("res", "hub")
 
 MARKER = "tests.support.middleware.MarkingMiddleware"
 
@@ -81,11 +81,11 @@ async def test_an_asgi_root_path_is_honoured(marked):
     assert reply.status_code == 200 and "x-middleware" not in reply.headers
 
 
-async def test_a_failing_view_is_djangos_500_and_logged(monkeypatch, caplog):
-    async def broken(**kwargs):
+async def test_a_failing_view_is_djangos_500_and_logged(hub, monkeypatch, caplog):
+    async def broken(*args, **kwargs):
         raise RuntimeError("the hub is on fire")
 
-    monkeypatch.setattr("selector_app.views.resource_poll", broken)
+    monkeypatch.setattr(hub, "poll", broken)
     with caplog.at_level(logging.ERROR, logger="django.request"):
         reply = await fast().get("/comet?seq=0")
     assert reply.status_code == 500

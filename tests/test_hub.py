@@ -1,148 +1,153 @@
+"""The hub on its own: no database, no layer; a loader stands in for the store."""
+
 from __future__ import annotations
 
 import asyncio
 
 import pytest
-from channels.layers import get_channel_layer
 
-from selector_app import services
-from selector_app.hub import Hub, close_hub, get_hub
-from selector_app.snapshots import Snapshot
-from tests.support.waiting import until
-
-pytestmark = pytest.mark.usefixtures("res")
+from selector_app.hub import Hub
+from selector_app.protocol import Snapshot, TooManyWaiters, UnknownResource
 
 
-async def test_one_hub_per_loop_with_one_channel_in_one_group(hub):
-    assert get_hub() is hub
-    await until(lambda: hub._channel is not None)
-    layer = get_channel_layer()
-    assert layer.groups["selector_app"].keys() == {hub._channel}
+class Store:
+    """What the hub's loader reads: a dict, and a count of the reads."""
+
+    def __init__(self, *snapshots: Snapshot) -> None:
+        self.rows = {snapshot.name: snapshot for snapshot in snapshots}
+        self.reads = 0
+
+    async def load(self, name: str) -> Snapshot | None:
+        self.reads += 1
+        return self.rows.get(name)
 
 
-async def test_the_hub_reads_the_rows_when_it_starts(hub):
-    async with asyncio.timeout(5):
-        await hub.synced.wait()
-    assert hub.snapshot("res").sequence == 1
+@pytest.fixture
+def store() -> Store:
+    return Store(Snapshot("res", 1, "one"))
 
 
-async def test_a_publish_moves_the_snapshot_and_wakes_waiters(hub):
-    async with asyncio.timeout(5):
-        await hub.synced.wait()
-        waiter = asyncio.create_task(hub.next_version("res", 1))
+@pytest.fixture
+def hub(store) -> Hub:
+    """A hub that has read the store (overrides the suite's runtime hub)."""
+    hub = Hub(load=store.load, max_waiting_polls=10)
+    hub.reload(store.rows.values())
+    return hub
+
+
+async def waiting(coro) -> asyncio.Task:
+    """Start ``coro`` and return once it waits on the hub's selector."""
+    task = asyncio.create_task(coro)
+    for _ in range(10):
         await asyncio.sleep(0)
-        assert not waiter.done()
-        await services.aresource_publish(name="res", data="new")
-        snapshot = await waiter
-    assert (snapshot.sequence, snapshot.data) == (2, "new")
-    assert hub.snapshot("res") == snapshot
+    assert not task.done()
+    return task
 
 
-async def test_snapshots_only_move_forward(hub):
+def test_reload_stores_every_row_and_marks_the_hub_synced(store):
+    hub = Hub(load=store.load, max_waiting_polls=10)
+    assert not hub.synced.is_set()
+    hub.reload([Snapshot("a", 3, "x"), Snapshot("b", 1, "y")])
+    assert hub.synced.is_set()
+    assert (hub.get("a").sequence, hub.get("b").data) == (3, "y")
+
+
+def test_snapshots_only_move_forward(hub):
     assert hub.advance(Snapshot("x", 5, "five"))
     assert not hub.advance(Snapshot("x", 4, "four"))
     assert not hub.advance(Snapshot("x", 5, "again"))
-    assert hub.snapshot("x").data == "five"
+    assert hub.get("x").data == "five"
     assert hub.advance(Snapshot("x", 6, "six"))
 
 
-async def test_a_cursor_ahead_of_the_server_is_answered(hub):
-    hub.advance(Snapshot("x", 3, "three"))
-    async with asyncio.timeout(1):
-        snapshot = await hub.next_version("x", 99)
-    assert snapshot.sequence == 3
+def test_a_reload_forgets_resources_the_store_no_longer_has(hub):
+    hub.advance(Snapshot("gone", 2, "x"))
+    hub.reload([Snapshot("res", 1, "one")])
+    assert hub.get("gone") is None
+    assert not hub.selector.registered("gone")
 
 
-async def test_a_lost_layer_message_costs_only_the_resync_interval(
-    settings, monkeypatch
+async def test_aget_loads_a_miss_once_and_never_an_unknown_name_into_the_hub(
+    hub, store
 ):
-    settings.SELECTOR_APP = {"EMBEDDED_UPDATER": False, "RESYNC_INTERVAL": 0.2}
-    hub = get_hub()
-    try:
-        async with asyncio.timeout(5):
-            await hub.synced.wait()
-        layer = get_channel_layer()
-
-        async def lost(*args, **kwargs):
-            return None  # the doorbell never rings
-
-        monkeypatch.setattr(layer, "group_send", lost)
-        waiter = asyncio.create_task(hub.next_version("res", 1))
-        await services.aresource_publish(name="res", data="quiet")
-        async with asyncio.timeout(3):
-            snapshot = await waiter
-        assert snapshot.data == "quiet"
-    finally:
-        await close_hub()
+    store.rows["fresh"] = Snapshot("fresh", 4, "new")
+    assert (await hub.aget("fresh")).sequence == 4
+    assert (await hub.aget("fresh")).sequence == 4
+    assert store.reads == 1
+    assert await hub.aget("missing") is None
+    assert hub.get("missing") is None
 
 
-async def test_a_deleted_resource_is_forgotten_at_the_next_read(hub):
-    from selector_app.models import Resource
-
-    async with asyncio.timeout(5):
-        await hub.synced.wait()
-    await Resource.objects.filter(name="res").adelete()
-    await hub.resync()
-    assert hub.snapshot("res") is None
-    assert await hub.aget("res") is None
+async def test_poll_answers_at_once_when_the_cursor_differs(hub):
+    async with asyncio.timeout(1):
+        assert (await hub.poll("res", 0)).message == "1 one"
+        # A client ahead of the server (a reset database) is answered too.
+        assert (await hub.poll("res", 99)).message == "1 one"
+    assert hub.waiting_polls == 0
 
 
-async def test_aget_reads_a_resource_the_hub_has_not_seen(hub):
-    from asgiref.sync import sync_to_async
-
-    await sync_to_async(services.resource_ensure)(name="fresh", length=3)
-    snapshot = await hub.aget("fresh")
-    assert snapshot.sequence == 1 and len(snapshot.data) == 3
-
-
-async def test_malformed_messages_are_ignored(hub, caplog):
-    hub._receive({"type": "resource.published", "name": "x", "sequence": "1"})
-    hub._receive({"type": "something.else"})
-    assert hub.snapshot("x") is None
-    assert "malformed" in caplog.text and "unexpected" in caplog.text
+async def test_poll_waits_for_the_next_version_and_counts_while_waiting(hub):
+    poll = await waiting(hub.poll("res", 1))
+    assert hub.waiting_polls == 1
+    hub.advance(Snapshot("res", 2, "two"))
+    async with asyncio.timeout(1):
+        assert (await poll).message == "2 two"
+    assert hub.waiting_polls == 0
+    assert hub.selector.watchers() == []
 
 
-async def test_closing_the_hub_ends_every_task_and_leaves_the_group():
-    hub = get_hub()
-    await until(lambda: hub._channel is not None)
-    tasks = set(hub._tasks)
-    await close_hub()
-    assert all(task.done() for task in tasks)
-    assert not get_channel_layer().groups.get("selector_app")
+async def test_poll_times_out_with_none_and_leaves_nothing(hub):
+    async with asyncio.timeout(1):
+        assert await hub.poll("res", 1, timeout=0.01) is None
+    assert hub.waiting_polls == 0 and hub.selector.watchers() == []
 
 
-async def test_the_listener_retries_when_the_layer_fails(monkeypatch, caplog):
-    hub = Hub(get_channel_layer())
-    calls = 0
-    real = hub.layer.new_channel
-
-    async def flaky():
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            raise ConnectionError("layer down")
-        return await real()
-
-    monkeypatch.setattr(hub.layer, "new_channel", flaky)
-    monkeypatch.setattr("selector_app.hub.RETRY_DELAYS", (0.01,))
-    hub.start()
-    try:
-        async with asyncio.timeout(5):
-            await hub.synced.wait()
-        assert calls == 2
-        assert "retrying" in caplog.text
-    finally:
-        await hub.aclose()
+async def test_a_cancelled_poll_leaves_nothing(hub):
+    poll = await waiting(hub.poll("res", 1))
+    poll.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await poll
+    assert hub.waiting_polls == 0 and hub.selector.watchers() == []
 
 
-async def test_embedded_updater_runs_only_with_the_in_memory_layer(settings):
-    settings.SELECTOR_APP = {"EMBEDDED_UPDATER": True, "UPDATE_INTERVAL": 0.05}
-    hub = get_hub()
-    try:
-        assert any("embedded updater" in task.get_name() for task in hub._tasks)
-        async with asyncio.timeout(5):
-            snapshot = await hub.next_version("res", 1)
-            snapshot = await hub.next_version("res", snapshot.sequence)
-        assert snapshot.sequence >= 3
-    finally:
-        await close_hub()
+async def test_past_the_limit_only_polls_that_would_wait_are_refused(hub):
+    hub.max_waiting_polls = 1
+    first = await waiting(hub.poll("res", 1))
+    with pytest.raises(TooManyWaiters, match="already holds 1"):
+        await hub.poll("res", 1)
+    async with asyncio.timeout(1):
+        assert (await hub.poll("res", 0)).sequence == 1  # holds nothing
+    first.cancel()
+    await asyncio.gather(first, return_exceptions=True)
+
+
+async def test_unknown_resources_are_refused_by_poll_and_follow(hub):
+    with pytest.raises(UnknownResource, match="'nope'"):
+        await hub.poll("nope", 0)
+    with pytest.raises(UnknownResource):
+        await hub.follow("nope", 0)
+
+
+async def test_follow_yields_the_current_version_then_only_newer_ones(hub):
+    versions = await hub.follow("res", 0)
+    async with asyncio.timeout(1):
+        assert (await anext(versions)).sequence == 1
+        for sequence in (2, 3, 4):  # published while nobody was reading
+            hub.advance(Snapshot("res", sequence, str(sequence)))
+        assert (await anext(versions)).message == "4 4"  # latest, no backlog
+    following = await waiting(anext(versions))
+    hub.advance(Snapshot("res", 5, "5"))
+    async with asyncio.timeout(1):
+        assert (await following).sequence == 5
+    await versions.aclose()
+    assert hub.selector.watchers() == []
+
+
+async def test_wait_answers_for_any_of_several_resources(hub):
+    hub.advance(Snapshot("b", 7, "b7"))
+    async with asyncio.timeout(1):
+        assert list(await hub.wait({"res": 1, "b": 6})) == ["b"]
+    both = await waiting(hub.wait({"res": 1, "b": 7}))
+    hub.advance(Snapshot("res", 2, "r2"))
+    async with asyncio.timeout(1):
+        assert {name: s.sequence for name, s in (await both).items()} == {"res": 2}

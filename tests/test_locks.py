@@ -14,7 +14,7 @@ from selector_app.layers import redis_channel_layer
 from selector_app.locks import LockKeeper, RedisLock
 from tests.support.waiting import until
 
-pytestmark = pytest.mark.timeout(30)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(30)]
 
 
 @pytest.fixture
@@ -140,7 +140,7 @@ def test_without_redis_the_lock_says_what_to_configure(settings):
 
 
 async def test_the_lock_uses_the_layers_first_host_or_lock_redis_url(
-    settings, redis_server
+    settings, selector_settings, redis_server
 ):
     settings.CHANNEL_LAYERS = {"default": redis_channel_layer(redis_server.url)}
     client = locks.lock_client()
@@ -148,7 +148,7 @@ async def test_the_lock_uses_the_layers_first_host_or_lock_redis_url(
         assert await client.ping()
     finally:
         await client.aclose(close_connection_pool=True)
-    settings.SELECTOR_APP = {"LOCK_REDIS_URL": redis_server.url}
+    selector_settings(LOCK_REDIS_URL=redis_server.url)
     settings.CHANNEL_LAYERS = {}
     client = locks.lock_client()
     try:

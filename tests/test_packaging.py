@@ -12,7 +12,7 @@ import pytest
 import selector_app
 from tests.support.server import ROOT
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 USE_INSTALLED_COPY = textwrap.dedent(
     """

@@ -30,6 +30,7 @@ def test_bad_arguments_are_refused(db, args):
         call_command("runupdater", *args)
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_publishes_count_times_through_the_redis_layer(settings, redis_server):
     settings.CHANNEL_LAYERS = {"default": redis_channel_layer(redis_server.url)}
@@ -57,6 +58,7 @@ def test_publishes_count_times_through_the_redis_layer(settings, redis_server):
     assert [m["sequence"] for m in received] == [2, 3, 4]
 
 
+@pytest.mark.slow
 def test_sigterm_stops_it_cleanly(tmp_path, redis_server):
     env = project_env(
         DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", REDIS_URL=redis_server.url
@@ -82,6 +84,7 @@ def test_sigterm_stops_it_cleanly(tmp_path, redis_server):
     assert "Stopped after" in output and "0 failed" in output
 
 
+@pytest.mark.slow
 async def test_a_second_runupdater_stands_by_until_the_first_stops(
     tmp_path, redis_server
 ):

@@ -27,7 +27,7 @@ from tests.support.redis import RedisServer
 from tests.support.server import ServerProcess, manage, project_env
 from tests.support.waiting import until
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
 #: The issue's requirement for a standby taking over after a SIGKILL.
 TAKEOVER_LIMIT = 5.0

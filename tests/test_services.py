@@ -143,7 +143,11 @@ async def test_async_publish_rings_the_layer():
     assert message["sequence"] == 2 and message["data"] == "async"
 
 
-def test_missing_channel_layer_names_the_setting(settings, db):
-    settings.SELECTOR_APP = {"CHANNEL_LAYER": "missing"}
-    with pytest.raises(Exception, match="CHANNEL_LAYERS has no 'missing' layer"):
-        services.channel_layer()
+def test_missing_channel_layer_names_the_setting(selector_settings, db):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from selector_app.layers import channel_layer
+
+    selector_settings(CHANNEL_LAYER="missing")
+    with pytest.raises(ImproperlyConfigured, match="no 'missing' layer"):
+        channel_layer()

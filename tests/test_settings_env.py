@@ -11,7 +11,7 @@ import pytest
 
 from tests.support.server import ROOT, project_env
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
 
 def production_env(**overrides: str) -> dict[str, str]:

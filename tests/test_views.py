@@ -15,11 +15,10 @@ from django.core.asgi import get_asgi_application
 
 from selector_app import services
 from selector_app.fastpath import CometFastPath
-from selector_app.hub import get_hub
 from tests.support.asgi import AsgiClient
 from tests.support.waiting import until
 
-pytestmark = pytest.mark.usefixtures("res")
+pytestmark = pytest.mark.usefixtures("res", "hub")
 
 
 @pytest.fixture(params=["django", "fast_path"])
@@ -29,7 +28,7 @@ def web(request) -> AsgiClient:
 
 
 def held(hub) -> bool:
-    return hub.held == 1 and len(hub.selector.watchers()) == 1
+    return hub.waiting_polls == 1 and len(hub.selector.watchers()) == 1
 
 
 async def test_seq_zero_is_answered_at_once_with_sequence_and_data(web, res):
@@ -54,8 +53,7 @@ async def test_a_newer_or_ahead_sequence_is_answered_at_once(web):
     assert (await web.get("/comet?seq=7")).content == b"2 two"
 
 
-async def test_the_current_sequence_is_held_until_the_next_publish(web):
-    hub = get_hub()
+async def test_the_current_sequence_is_held_until_the_next_publish(web, hub):
     request = asyncio.create_task(web.get("/comet?seq=1"))
     await until(lambda: held(hub))
     assert not request.done()
@@ -63,16 +61,16 @@ async def test_the_current_sequence_is_held_until_the_next_publish(web):
     async with asyncio.timeout(5):
         response = await request
     assert (response.status_code, response.content) == (200, b"2 fresh")
-    assert hub.selector.watchers() == [] and hub.held == 0
+    assert hub.selector.watchers() == [] and hub.waiting_polls == 0
 
 
-async def test_a_held_request_times_out_with_204(web, settings):
-    settings.SELECTOR_APP = {"EMBEDDED_UPDATER": False, "LONG_POLL_TIMEOUT": 0.1}
+async def test_a_held_request_times_out_with_204(web, hub, selector_settings):
+    selector_settings(LONG_POLL_TIMEOUT=0.1)
     async with asyncio.timeout(5):
         response = await web.get("/comet?seq=1")
     assert response.status_code == 204
     assert response.content == b""
-    assert get_hub().selector.watchers() == []
+    assert hub.selector.watchers() == []
 
 
 @pytest.mark.parametrize(
@@ -107,14 +105,14 @@ async def test_head_works_and_other_methods_are_405(web):
         assert response.status_code == 405
 
 
-async def test_past_the_held_limit_new_waiters_get_503_with_retry_after(web, settings):
-    settings.SELECTOR_APP = {"EMBEDDED_UPDATER": False, "MAX_HELD_REQUESTS": 1}
-    hub = get_hub()
+async def test_past_the_held_limit_new_waiters_get_503_with_retry_after(web, hub):
+    hub.max_waiting_polls = 1  # MAX_HELD_REQUESTS; see test_runtime
     first = asyncio.create_task(web.get("/comet?seq=1"))
     await until(lambda: held(hub))
     response = await web.get("/comet?seq=1")
     assert response.status_code == 503
     assert response["Retry-After"] == "2"
+    assert b"already holds 1 long-poll requests. Retry later." in response.content
     # An immediate answer is never refused: it holds nothing.
     assert (await web.get("/comet?seq=0")).status_code == 200
     await services.aresource_publish(name="res", data="x")
@@ -122,15 +120,14 @@ async def test_past_the_held_limit_new_waiters_get_503_with_retry_after(web, set
         assert (await first).status_code == 200
 
 
-async def test_a_client_that_disconnects_while_held_leaves_no_watcher(web):
-    hub = get_hub()
+async def test_a_client_that_disconnects_while_held_leaves_no_watcher(web, hub):
     exchange, request = web.start("GET", "/comet?seq=1")
     await until(lambda: held(hub))
     exchange.disconnect()
     async with asyncio.timeout(5):
         await request
     assert hub.selector.watchers() == []
-    assert hub.held == 0
+    assert hub.waiting_polls == 0
     assert exchange.sent == []  # nothing was answered to a client that left
 
 

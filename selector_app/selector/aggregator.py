@@ -20,7 +20,9 @@ class Aggregator:
     """A group of watchers treated as one; it registers with no selector.
 
     Cancelling the group cancels every member, and adding an inactive member to an
-    active group cancels the group, so members never end up in mixed states.
+    active group cancels the group, so members never end up in mixed states. The app
+    itself does not use it (one watcher per wait suffices); it is kept because it is
+    part of the Async::Selector API this package ports.
     """
 
     __slots__ = ("__weakref__", "_active", "_cancelling", "_watchers")

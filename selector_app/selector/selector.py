@@ -3,7 +3,7 @@
 Providers are registered under resource names; watchers wait on names with a condition
 input each; `trigger(name)` re-checks the watchers of that name and calls back those for
 which a provider returns something other than ``None``. The contract is
-``shared/design/selector.md``.
+docs/selector.md in the repository.
 
 Not thread-safe: use a Selector from one event-loop thread only. From another thread,
 trigger it with ``loop.call_soon_threadsafe(selector.trigger, name)``.

@@ -10,7 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from selector_app.conf import get_config
-from selector_app.services import channel_layer
+from selector_app.layers import channel_layer
 from selector_app.updater import Updater
 
 

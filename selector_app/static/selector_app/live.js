@@ -4,7 +4,7 @@
 // "bidirectional") becomes a panel. Endpoint paths come from the server's URL
 // configuration (data-url / data-path), so the app works under any prefix.
 // Each panel shows its connection state and reconnects 2 s after a failure,
-// like the seed page.
+// like Async::Selector's example page.
 (function () {
   "use strict";
 

@@ -1,46 +1,13 @@
 """The check `trigger` runs: snapshot, re-check, per-watcher evaluation, isolation."""
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from selector_app.selector import Selector, Watcher
-
-
-class Res:
-    """A provider like the Mojo example's: the sequence number if newer than `since`."""
-
-    def __init__(self, seq: int = 0) -> None:
-        self.seq = seq
-        self.inputs: list[Any] = []
-
-    def __call__(self, since: Any) -> int | None:
-        self.inputs.append(since)
-        return self.seq if self.seq > since else None
-
-
-class Calls:
-    """A callback recording every `(watcher, results)` it receives."""
-
-    def __init__(self, action: Callable[[Watcher, dict], object] | None = None):
-        self.calls: list[tuple[Watcher, dict]] = []
-        self.action = action
-
-    def __call__(self, watcher: Watcher, results: dict) -> None:
-        self.calls.append((watcher, results))
-        if self.action is not None:
-            self.action(watcher, results)
-
-    @property
-    def results(self) -> list[dict]:
-        return [results for _, results in self.calls]
-
-
-@pytest.fixture
-def sel() -> Selector:
-    return Selector()
+from selector_app.selector import Watcher
+from tests.selector.conftest import Calls, Res, logged_errors
 
 
 def test_level_and_edge_triggered_watchers(sel):
@@ -267,10 +234,6 @@ def test_a_later_value_for_a_repeated_name_replaces_the_earlier_one(sel):
 # -- exception isolation -----------------------------------------------------------
 
 
-def _errors(caplog) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.levelno >= logging.ERROR]
-
-
 def test_a_raising_provider_is_logged_and_the_trigger_goes_on(sel, caplog):
     def provider(cond):
         if cond == "boom":
@@ -288,7 +251,7 @@ def test_a_raising_provider_is_logged_and_the_trigger_goes_on(sel, caplog):
     assert [c.results for c in good] == [[{"a": "x"}], [{"a": "y"}], [{"a": "z"}]]
     assert bad.calls == []
     assert bad_watcher.active()
-    [record] = _errors(caplog)
+    [record] = logged_errors(caplog)
     assert record.name == "selector_app.selector"
     assert record.levelno == logging.ERROR
     assert record.exc_info is not None and record.exc_info[0] is RuntimeError
@@ -308,7 +271,7 @@ def test_a_raising_callback_is_logged_and_the_trigger_goes_on(sel, caplog):
     sel.trigger("a")
     assert len(before.calls) == len(after.calls) == 2
     assert bad_watcher.active()
-    records = _errors(caplog)
+    records = logged_errors(caplog)
     assert len(records) == 2
     for record in records:
         assert record.name == "selector_app.selector"

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from selector_app.selector import Selector, Watcher
+from tests.selector.conftest import tick
 
 
 @pytest.fixture
@@ -42,7 +43,7 @@ def _self_referencing_watch(
 
 def test_dropping_the_selector_frees_watchers_and_callbacks_without_gc(no_gc):
     selector = Selector()
-    selector.register(a=lambda since: since + 1)  # available: fires inside watch
+    selector.register(a=tick)  # available: fires inside watch
     refs = [_self_referencing_watch(selector, level=level) for level in (True, False)]
     selector.trigger("a")
     selector_ref = weakref.ref(selector)
@@ -70,7 +71,7 @@ def test_cancel_releases_the_callback_while_the_watcher_is_held(no_gc):
 
 def test_cancel_from_inside_the_callback_releases_it_afterwards(no_gc):
     selector = Selector()
-    selector.register(a=lambda since: since + 1)
+    selector.register(a=tick)
 
     def one_shot(watcher: Watcher, results: dict) -> None:
         watcher.cancel()
@@ -86,7 +87,7 @@ def test_cancel_from_inside_the_callback_releases_it_afterwards(no_gc):
 
 def test_a_watcher_does_not_keep_its_selector_alive(no_gc):
     selector = Selector()
-    selector.register(a=lambda since: since + 1)
+    selector.register(a=tick)
     watcher = selector.watch_et(lambda w, r: None, {"a": 5})
     selector_ref = weakref.ref(selector)
     del selector

@@ -1,37 +1,22 @@
 """Selector.wait(): the one-shot, level-triggered coroutine; never leaves a watcher."""
 
 import asyncio
-import logging
 from typing import Any
 
 import pytest
 
 from selector_app.selector import Selector
+from tests.selector.conftest import Res, logged_errors
+
+# Every test waits on `sel` with the resource "res" registered.
+pytestmark = pytest.mark.usefixtures("res")
 
 
-class Res:
-    """A provider like the Mojo example's: the sequence number if newer than `since`."""
-
-    def __init__(self, seq: int = 0) -> None:
-        self.seq = seq
-
-    def __call__(self, since: Any) -> int | None:
-        return self.seq if self.seq > since else None
-
-
-@pytest.fixture
-def res() -> Res:
-    return Res()
-
-
-@pytest.fixture
-def sel(res) -> Selector:
-    return Selector().register(res=res)
-
-
-async def _waiting(sel: Selector, **conditions: Any) -> asyncio.Task:
+async def _waiting(
+    sel: Selector, *, timeout: float | None = None, **conditions: Any
+) -> asyncio.Task:
     """Start `sel.wait(...)` in a task and let it reach its await."""
-    task = asyncio.create_task(sel.wait(**conditions))
+    task = asyncio.create_task(sel.wait(timeout=timeout, **conditions))
     await asyncio.sleep(0)
     assert not task.done()
     assert len(sel.watchers()) == 1
@@ -80,7 +65,7 @@ async def test_only_the_first_fire_counts(sel, res, caplog):
     async with asyncio.timeout(1):
         assert await task == {"res": 1}
     assert sel.watchers() == []
-    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert logged_errors(caplog) == []
 
 
 async def test_wait_times_out_with_timeout_error(sel):
@@ -91,8 +76,7 @@ async def test_wait_times_out_with_timeout_error(sel):
 
 
 async def test_wait_with_timeout_returns_a_fire_before_the_deadline(sel, res):
-    task = asyncio.create_task(sel.wait(res=0, timeout=30))
-    await asyncio.sleep(0)
+    task = await _waiting(sel, res=0, timeout=30)
     res.seq = 1
     sel.trigger("res")
     async with asyncio.timeout(1):
@@ -120,8 +104,7 @@ async def test_cancelling_wait_reraises_and_cancels_the_watcher(sel, res):
 
 
 async def test_cancelling_wait_with_a_timeout_reraises(sel):
-    task = asyncio.create_task(sel.wait(res=0, timeout=30))
-    await asyncio.sleep(0)
+    task = await _waiting(sel, res=0, timeout=30)
     task.cancel()
     async with asyncio.timeout(1):
         with pytest.raises(asyncio.CancelledError):

@@ -3,6 +3,10 @@
 import pytest
 
 from selector_app.selector import Aggregator, Selector, Watcher
+from tests.selector.conftest import tick
+
+# `sel` has "a" and "b" registered (only "a" is used here), each always one ahead.
+pytestmark = pytest.mark.usefixtures("ticking")
 
 
 class Fake:
@@ -18,11 +22,6 @@ class Fake:
     def cancel(self) -> None:
         self.cancels += 1
         self.is_active = False
-
-
-@pytest.fixture
-def sel() -> Selector:
-    return Selector().register(a=lambda since: since + 1)
 
 
 def test_a_new_aggregator_is_active_and_empty():
@@ -159,7 +158,7 @@ def test_an_active_aggregator_added_to_an_inactive_one_is_cancelled(sel):
 
 def test_aggregated_watchers_stop_firing_once_one_fires_and_cancels_all(sel):
     # The use case: one answer from any of several selectors cancels the rest.
-    other = Selector().register(b=lambda since: since + 1)
+    other = Selector().register(b=tick)
     agg = Aggregator()
     fired = []
 

@@ -3,15 +3,10 @@
 import pytest
 
 from selector_app.selector import Selector, Watcher
+from tests.selector.conftest import tick
 
-
-def provider(since: int) -> int:
-    return since + 1
-
-
-@pytest.fixture
-def sel() -> Selector:
-    return Selector().register(a=provider, b=provider)
+# `sel` has "a" and "b" registered, each always one ahead of its condition.
+pytestmark = pytest.mark.usefixtures("ticking")
 
 
 def test_a_bare_watcher_is_inactive_and_cancel_is_a_no_op():
@@ -66,7 +61,7 @@ def test_cancel_from_a_nested_trigger(sel):
     target = sel.watch_et(lambda w, r: on_a.append(r), a=0)
     sel.watch_et(lambda w, r: target.cancel(), b=0)
     sel.watch_et(lambda w, r: sel.trigger("b"), c=0)
-    sel.register(c=provider)
+    sel.register(c=tick)
     sel.trigger("c")
     assert not target.active()
     sel.trigger("a")

@@ -1,45 +1,11 @@
 """Selector API: resources, names, `watch*` step by step and `watchers()`."""
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from selector_app.selector import Selector, Watcher
-
-
-class Res:
-    """A provider like the Mojo example's: the sequence number if newer than `since`."""
-
-    def __init__(self, seq: int = 0) -> None:
-        self.seq = seq
-        self.inputs: list[Any] = []
-
-    def __call__(self, since: Any) -> int | None:
-        self.inputs.append(since)
-        return self.seq if self.seq > since else None
-
-
-class Calls:
-    """A callback recording every `(watcher, results)` it receives."""
-
-    def __init__(self, action: Callable[[Watcher, dict], object] | None = None):
-        self.calls: list[tuple[Watcher, dict]] = []
-        self.action = action
-
-    def __call__(self, watcher: Watcher, results: dict) -> None:
-        self.calls.append((watcher, results))
-        if self.action is not None:
-            self.action(watcher, results)
-
-    @property
-    def results(self) -> list[dict]:
-        return [results for _, results in self.calls]
-
-
-@pytest.fixture
-def sel() -> Selector:
-    return Selector()
+from tests.selector.conftest import Calls, Res
 
 
 def test_new_selector_has_no_resources_and_no_watchers(sel):

@@ -1,0 +1,140 @@
+"""The feed keeps a hub current from the channel layer and the database."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+from channels.layers import get_channel_layer
+
+from selector_app import feed as feed_module
+from selector_app import services
+from selector_app.feed import Feed
+from selector_app.hub import Hub
+from selector_app.models import Resource
+from tests.support.waiting import until
+
+pytestmark = pytest.mark.usefixtures("res")
+
+
+async def next_version(hub: Hub, cursor: int, name: str = "res"):
+    async with asyncio.timeout(5):
+        return (await hub.wait({name: cursor}))[name]
+
+
+async def test_one_channel_in_the_group_and_the_rows_read_at_start(start_feed):
+    feed = await start_feed()
+    assert get_channel_layer().groups["selector_app"].keys() == {feed.channel}
+    assert feed.hub.get("res").sequence == 1
+
+
+async def test_a_publish_reaches_the_hub_through_the_layer(start_feed):
+    feed = await start_feed()
+    await services.aresource_publish(name="res", data="new")
+    snapshot = await next_version(feed.hub, 1)
+    assert (snapshot.sequence, snapshot.data) == (2, "new")
+
+
+async def test_a_lost_layer_message_costs_only_the_resync_interval(
+    start_feed, monkeypatch
+):
+    feed = await start_feed(resync_interval=0.2)
+
+    async def lost(*args, **kwargs):
+        return None  # the doorbell never rings
+
+    monkeypatch.setattr(get_channel_layer(), "group_send", lost)
+    await services.aresource_publish(name="res", data="quiet")
+    assert (await next_version(feed.hub, 1)).data == "quiet"
+
+
+async def test_a_deleted_resource_is_forgotten_at_the_next_read(start_feed):
+    feed = await start_feed()
+    await Resource.objects.filter(name="res").adelete()
+    await feed.resync()
+    assert feed.hub.get("res") is None
+    assert await feed.hub.aget("res") is None
+
+
+async def test_the_hub_loads_a_resource_it_has_not_seen_from_the_database(
+    start_feed,
+):
+    from channels.db import database_sync_to_async
+
+    feed = await start_feed()
+    await database_sync_to_async(services.resource_ensure)(name="fresh", length=3)
+    snapshot = await feed.hub.aget("fresh")
+    assert snapshot.sequence == 1 and len(snapshot.data) == 3
+
+
+async def test_malformed_and_unexpected_messages_are_ignored(start_feed, caplog):
+    feed = await start_feed()
+    layer = get_channel_layer()
+    await layer.send(
+        feed.channel, {"type": "resource.published", "name": "x", "sequence": "1"}
+    )
+    await layer.send(feed.channel, {"type": "something.else"})
+    await until(lambda: "unexpected" in caplog.text)
+    assert "malformed" in caplog.text
+    assert feed.hub.get("x") is None
+
+
+async def test_closing_ends_every_task_and_leaves_the_group(start_feed):
+    feed = await start_feed()
+    tasks = list(feed.tasks)
+    assert len(tasks) == 2
+    await feed.aclose()
+    assert all(task.done() for task in tasks)
+    assert not get_channel_layer().groups.get("selector_app")
+
+
+async def test_the_listener_retries_when_the_layer_fails(
+    start_feed, monkeypatch, caplog
+):
+    layer = get_channel_layer()
+    real = layer.new_channel
+    calls = 0
+
+    async def flaky():
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ConnectionError("layer down")
+        return await real()
+
+    monkeypatch.setattr(layer, "new_channel", flaky)
+    monkeypatch.setattr(feed_module, "RETRY_DELAYS", (0.01,))
+    await start_feed()
+    assert calls == 2
+    assert "retrying" in caplog.text
+
+
+async def test_a_cancelled_read_waits_for_its_database_thread(monkeypatch):
+    """Closing a feed (or a test) must not leave a query running in a thread:
+    a teardown flushing the tables would meet "database table is locked"."""
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_read():
+        entered.set()
+        release.wait(5)
+        return []
+
+    monkeypatch.setattr(services, "resource_snapshots", slow_read)
+    feed = Feed(
+        Hub(load=feed_module.read_row, max_waiting_polls=1),
+        get_channel_layer(),
+        group="selector_app",
+        resync_interval=5,
+    )
+    reading = asyncio.create_task(feed.resync())
+    async with asyncio.timeout(5):
+        await asyncio.to_thread(entered.wait, 5)
+    reading.cancel()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not reading.done()  # still waiting for the thread
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        async with asyncio.timeout(5):
+            await reading

@@ -1,0 +1,79 @@
+"""The wire vocabulary: versions, cursors, layer messages and refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+from selector_app.protocol import (
+    InvalidCursor,
+    Snapshot,
+    TooManyWaiters,
+    UnknownResource,
+    close_reason,
+    differs,
+    parse_cursor,
+)
+
+
+def test_a_version_is_sequence_space_data():
+    assert Snapshot("res", 12, "a b").message == "12 a b"
+
+
+def test_a_layer_message_round_trips():
+    snapshot = Snapshot("res", 3, "x")
+    assert Snapshot.from_event(snapshot.as_event()) == snapshot
+    assert snapshot.as_event()["type"] == "resource.published"
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"name": "x", "sequence": "1", "data": ""},
+        {"name": "x", "sequence": True, "data": ""},
+        {"name": 1, "sequence": 1, "data": ""},
+        {"name": "x", "sequence": 1},
+    ],
+)
+def test_a_malformed_layer_message_is_a_value_error(event):
+    with pytest.raises(ValueError, match=r"Not a resource\.published event"):
+        Snapshot.from_event(event)
+
+
+@pytest.mark.parametrize(
+    ("raw", "cursor"),
+    [(None, 0), ("", 0), ("0", 0), ("7", 7), ("9" * 18, 10**18 - 1)],
+)
+def test_cursors(raw, cursor):
+    assert parse_cursor(raw) == cursor
+
+
+@pytest.mark.parametrize("raw", ["-1", "1.5", " 1", "1" * 19, "\u0661", "x" * 100])
+def test_bad_cursors_are_refused_with_a_short_reason(raw):
+    with pytest.raises(InvalidCursor, match="seq must be 1 to 18 decimal digits") as e:
+        parse_cursor(raw)
+    assert len(str(e.value)) < 100
+
+
+def test_differs_is_the_one_rule_of_every_transport():
+    snapshot = Snapshot("res", 5, "x")
+    assert differs(snapshot, 4) is snapshot
+    assert differs(snapshot, 6) is snapshot  # a client ahead is answered too
+    assert differs(snapshot, 5) is None
+    assert differs(None, 0) is None
+
+
+def test_each_refusal_carries_its_status_and_close_code():
+    codes = {
+        error: (error.status, error.close_code)
+        for error in (InvalidCursor, UnknownResource, TooManyWaiters)
+    }
+    assert codes == {
+        InvalidCursor: (400, 4400),
+        UnknownResource: (404, 4404),
+        TooManyWaiters: (503, 1013),
+    }
+
+
+def test_close_reasons_fit_a_close_frame():
+    assert len(close_reason("é" * 200).encode()) <= 123
+    assert close_reason("short") == "short"
