@@ -121,3 +121,11 @@ class TooManyWaiters(Refused, RuntimeError):
 
     status = 503
     close_code = 1013
+
+
+class Unavailable(Refused, RuntimeError):
+    """The answer needs the database, which did not answer in time (HTTP 503
+    with ``Retry-After``, close 1013 "try again later")."""
+
+    status = 503
+    close_code = 1013
