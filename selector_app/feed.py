@@ -174,7 +174,9 @@ class Feed:
         # nothing. Our own ping arrives every resync interval, so a longer
         # silence means the subscription is dead. Cancelling receive() is
         # safe: channels_redis keeps an in-flight message in its backup queue.
-        limit = SILENCE_LIMIT * self.resync_interval
+        # The ping goes out once a round, and a round includes a re-read
+        # that may take the reader's whole timeout when the database hangs.
+        limit = SILENCE_LIMIT * self.resync_interval + self.reader.timeout
         try:
             async with asyncio.timeout(limit):
                 return await self.layer.receive(channel)

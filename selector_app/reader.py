@@ -16,10 +16,13 @@ long outage costs one thread, not one per attempt.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import queue
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from typing import Any, TypeVar
 
 from channels.db import database_sync_to_async
@@ -33,6 +36,9 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+#: What a client asking for a resource the process has not seen is told.
+UNAVAILABLE = "The database did not answer in time; try again in a few seconds."
+
 
 class RowReader:
     """Reads resource rows in its own thread, each read bounded by ``timeout``."""
@@ -43,9 +49,7 @@ class RowReader:
         self.outage = Outage(logger, "the database")
         # One worker: a read queued behind a hung one is cancelled by its
         # timeout before it ever starts, so threads never pile up.
-        self._executor = ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="selector_app reader"
-        )
+        self._executor = DaemonWorker("selector_app reader")
         self._busy_since: float | None = None
         self._closed = False
 
@@ -54,7 +58,14 @@ class RowReader:
         return await self._read(services.resource_snapshots)
 
     async def row(self, name: str) -> Snapshot | None:
-        """One resource's current version, or None (the hub's loader)."""
+        """One resource's current version, or None (the hub's loader).
+
+        While the database is known to be down, refused at once: a client
+        gets its 503 without waiting, and only the re-reads probe for the
+        database's return (they end the outage).
+        """
+        if self.outage.down:
+            raise Unavailable(UNAVAILABLE)
         return await self._read(services.resource_snapshot, name=name)
 
     async def aclose(self) -> None:
@@ -121,6 +132,62 @@ class RowReader:
             describe(error),
             error=error,
         )
-        return Unavailable(
-            "The database did not answer in time; try again in a few seconds."
+        return Unavailable(UNAVAILABLE)
+
+
+class DaemonWorker(Executor):
+    """An executor with one daemon thread, started on first use.
+
+    Not a ``ThreadPoolExecutor``: Python joins those threads at exit, so one
+    read hung on a database that never answers would keep a server process
+    from exiting after SIGTERM. A daemon thread is abandoned instead.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._queue: queue.SimpleQueue[tuple[Future, Callable[[], Any]] | None] = (
+            queue.SimpleQueue()
         )
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._shutdown = False
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        with self._lock:
+            if self._shutdown:
+                raise RuntimeError(f"{self.name} is shut down.")
+            future: Future[T] = Future()
+            self._queue.put((future, functools.partial(fn, *args, **kwargs)))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._work, name=self.name, daemon=True
+                )
+                self._thread.start()
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            self._shutdown = True
+            if cancel_futures:
+                while True:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is not None:
+                        item[0].cancel()
+            self._queue.put(None)  # the worker's signal to end
+        if wait and self._thread is not None:
+            self._thread.join()
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            future, call = item
+            if not future.set_running_or_notify_cancel():
+                continue  # cancelled while queued
+            try:
+                result = call()
+            except BaseException as error:
+                future.set_exception(error)
+            else:
+                future.set_result(result)

@@ -65,14 +65,17 @@ async def test_a_hung_read_is_abandoned_and_blocks_no_other_database_call(
         # Django's shared database thread is free: requests still work.
         async with asyncio.timeout(5):
             assert await database_sync_to_async(services.resource_snapshot)(name="res")
-        # While the first read still hangs, the next one fails at once
-        # instead of queueing a thread behind it.
+        # While the first read still hangs, the next one does not queue a
+        # thread behind it, and a lookup is refused at once (503, no wait).
         with pytest.raises(Unavailable):
-            await reader.row("res")
+            await reader.rows()
+        with pytest.raises(Unavailable):
+            await reader.row("res")  # its query would work: it was not sent
         assert hang.calls == 1
     finally:
         hang.released.set()
     await until(lambda: reader._busy_since is None)  # the hung read returned
+    assert [row.name for row in await reader.rows()] == ["res"]  # ends the outage
     assert (await reader.row("res")).sequence == 1
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "no answer within 0.2 s" in warnings[0].getMessage()
@@ -89,7 +92,7 @@ async def test_a_failing_database_is_unavailable_not_a_crash(reader, monkeypatch
     with pytest.raises(Unavailable) as raised:
         await reader.row("res")
     assert isinstance(raised.value.__cause__, OperationalError)
-    assert (raised.value.status, raised.value.close_code) == (503, 1013)
+    assert (raised.value.status, raised.value.close_code) == (503, 4503)
 
 
 async def test_a_closed_reader_refuses(reader):
@@ -127,7 +130,7 @@ async def test_comet_for_an_unseen_resource_gets_503_while_the_database_hangs(
     assert b"try again" in unseen.content
 
 
-async def test_a_push_socket_for_an_unseen_resource_closes_with_1013(
+async def test_a_push_socket_for_an_unseen_resource_closes_with_4503(
     selector_settings, monkeypatch
 ):
     from selector_app.runtime import close_hub, get_hub
@@ -150,4 +153,4 @@ async def test_a_push_socket_for_an_unseen_resource_closes_with_1013(
             await comm.disconnect()
     finally:
         await close_hub()
-    assert closed["type"] == "websocket.close" and closed["code"] == 1013
+    assert closed["type"] == "websocket.close" and closed["code"] == 4503

@@ -8,6 +8,8 @@ transactions the admin's upgrade from reading to writing fails at once with
 
 from __future__ import annotations
 
+import re
+import textwrap
 import threading
 
 import pytest
@@ -17,6 +19,7 @@ from django.test import Client
 
 from realtime_site.settings import database_options
 from selector_app import services
+from tests.support.server import ROOT
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "sqlite", reason="The demo's SQLite settings only."
@@ -83,3 +86,17 @@ def test_the_demo_bounds_every_wait_on_the_database(settings):
         "connect_timeout": 7,
         "options": "-c statement_timeout=7000",
     }
+
+
+def test_the_documented_sqlite_options_are_the_demos():
+    """docs/deployment.md's block, run verbatim, configures what the demo does."""
+    text = (ROOT / "docs" / "deployment.md").read_text()
+    [block] = [
+        textwrap.dedent(code)
+        for code in re.findall(r"```python\n(.*?)```", text, re.S)
+        if "transaction_mode" in code
+    ]
+    namespace = {"DATABASES": {"default": {}}}
+    exec(block, namespace)
+    documented = namespace["DATABASES"]["default"]["OPTIONS"]
+    assert documented == database_options("django.db.backends.sqlite3", 5)

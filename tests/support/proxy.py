@@ -76,6 +76,8 @@ class BlackHoleProxy:
             connections.add(task)
             try:
                 await self._pipe(reader, writer)
+            except asyncio.CancelledError:
+                pass  # the proxy is stopping; asyncio would log it otherwise
             finally:
                 connections.discard(task)
 
