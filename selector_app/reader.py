@@ -74,7 +74,7 @@ class RowReader:
         if self._closed:
             return
         self._closed = True
-        if self._busy_since is None:
+        if self._executor.started and self._busy_since is None:
             closing = asyncio.wrap_future(self._executor.submit(connections.close_all))
             await asyncio.wait({closing}, timeout=self.timeout)
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -151,6 +151,10 @@ class DaemonWorker(Executor):
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._shutdown = False
+
+    @property
+    def started(self) -> bool:
+        return self._thread is not None
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         with self._lock:
