@@ -114,11 +114,40 @@ TEMPLATES = [
     },
 ]
 
+
+def database_options(engine: str, timeout: int) -> dict[str, object]:
+    """Bounds on every wait on the database, per backend (docs/deployment.md).
+
+    SQLite: WAL lets readers (the hubs' re-reads) go on while one process
+    writes; IMMEDIATE makes a transaction take the write lock when it
+    begins, so a read-then-write transaction (the admin's change form) waits
+    for a busy publisher, up to ``timeout``, instead of failing at once with
+    "database is locked" when it tries to upgrade its read lock.
+    PostgreSQL: a connection attempt and each statement end after ``timeout``.
+    """
+    if engine == "django.db.backends.sqlite3":
+        return {
+            "init_command": "PRAGMA journal_mode=WAL",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": timeout,
+        }
+    if engine == "django.db.backends.postgresql":
+        return {
+            "connect_timeout": timeout,
+            "options": f"-c statement_timeout={timeout * 1000}",
+        }
+    return {}
+
+
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
         conn_max_age=0,
     )
+}
+DATABASES["default"]["OPTIONS"] = {
+    **database_options(DATABASES["default"]["ENGINE"], env_int("DATABASE_TIMEOUT", 5)),
+    **DATABASES["default"].get("OPTIONS", {}),  # the URL's own options win
 }
 
 REDIS_URL = os.environ.get("REDIS_URL", "")

@@ -35,6 +35,12 @@ class Config:
     RETRY_AFTER: int = 2
     #: Seconds between the hub's re-reads of the resource rows.
     RESYNC_INTERVAL: float = 5.0
+    #: Seconds a hub waits for one database read (a re-read, or a resource it
+    #: has not seen) before giving up on it: clients of that resource get 503.
+    READ_TIMEOUT: float = 5.0
+    #: Seconds a publish waits for the channel layer to take its announcement
+    #: before giving up (the hubs' re-reads deliver it instead).
+    ANNOUNCE_TIMEOUT: float = 1.0
     #: The channel layer alias the app publishes and listens on.
     CHANNEL_LAYER: str = "default"
     #: The channel-layer group every server process's hub joins.

@@ -10,22 +10,18 @@ layer to notice a subscription that has silently died.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
-from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer
 
-from . import services
 from .hub import Hub
-from .protocol import PUBLISHED, Snapshot
+from .outages import Outage, describe
+from .protocol import PUBLISHED, Snapshot, Unavailable
+from .reader import RowReader
 from .tasks import OwnedTasks
 
 logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 #: Back-off between attempts to (re)subscribe to an unreachable layer.
 RETRY_DELAYS = (0.1, 0.5, 1.0, 2.0, 5.0)
@@ -35,34 +31,6 @@ RETRY_DELAYS = (0.1, 0.5, 1.0, 2.0, 5.0)
 PING = "selector_app.ping"
 #: Silence, in RESYNC_INTERVALs, after which the subscription counts as dead.
 SILENCE_LIMIT = 3
-
-
-async def _in_database_thread(func: Callable[..., T], **kwargs: Any) -> T:
-    """``func(**kwargs)`` in Django's database thread, with its connection tidied
-    before and after (``database_sync_to_async``).
-
-    Cancelling the caller does not stop the thread, so a cancelled caller
-    waits for it before re-raising: once a feed or a request has finished,
-    nothing it started still uses the database (a test's teardown flushing
-    the tables would otherwise meet "database table is locked").
-    """
-    future = asyncio.ensure_future(database_sync_to_async(func)(**kwargs))
-    try:
-        return await asyncio.shield(future)
-    except asyncio.CancelledError:
-        with contextlib.suppress(Exception):
-            await future
-        raise
-
-
-async def read_rows() -> list[Snapshot]:
-    """Every resource's current version, from the database."""
-    return await _in_database_thread(services.resource_snapshots)
-
-
-async def read_row(name: str) -> Snapshot | None:
-    """One resource's current version from the database (the hub's loader)."""
-    return await _in_database_thread(services.resource_snapshot, name=name)
 
 
 class Feed:
@@ -75,14 +43,18 @@ class Feed:
         *,
         group: str,
         resync_interval: float,
+        reader: RowReader,
     ) -> None:
         self.hub = hub
         self.layer = layer
         self.group = group
         self.resync_interval = resync_interval
+        #: Reads the rows; the feed closes it (the hub's loader may share it).
+        self.reader = reader
         #: The feed's channel in the group, once subscribed.
         self.channel: str | None = None
         self.tasks = OwnedTasks()
+        self.layer_outage = Outage(logger, "the channel layer")
 
     def start(self) -> None:
         """Subscribe and start re-reading, in tasks of the running loop."""
@@ -90,18 +62,36 @@ class Feed:
         self.tasks.start(self._resync_forever(), "selector_app feed: resync")
 
     async def aclose(self) -> None:
-        """Stop every task, then leave the group."""
+        """Stop every task, leave the group, close the reader."""
         await self.tasks.aclose()
         if self.channel is not None:
             try:
-                await self.layer.group_discard(self.group, self.channel)
+                async with asyncio.timeout(self.resync_interval):
+                    await self.layer.group_discard(self.group, self.channel)
             except Exception:
                 logger.debug("Could not leave the group on close.", exc_info=True)
             self.channel = None
+        await self.reader.aclose()
 
     async def resync(self) -> None:
-        """Re-read every row; a lost layer message costs only this long."""
-        self.hub.reload(await read_rows())
+        """Re-read every row; a lost layer message costs only this long.
+
+        ``Unavailable`` if the database does not answer in time.
+        """
+        # The marker first: whatever the layer delivers while the read is in
+        # flight is newer than the read, and the hub keeps it.
+        since = self.hub.marker()
+        self.hub.reload(await self.reader.rows(), since=since)
+
+    async def _reread(self) -> None:
+        try:
+            await self.resync()
+        except Unavailable:
+            # The reader has logged the outage (once); the next round tries
+            # again, and clients keep the versions they have meanwhile.
+            return
+        except Exception:
+            logger.exception("Re-reading the rows failed; retrying next round.")
 
     # Re-reads ------------------------------------------------------------------
 
@@ -111,10 +101,7 @@ class Feed:
             await self._renew()
             # Re-read even when the layer is down: the database still has
             # every publish, so clients keep getting updates meanwhile.
-            try:
-                await self.resync()
-            except Exception:
-                logger.warning("Periodic re-read failed; retrying.", exc_info=True)
+            await self._reread()
 
     async def _renew(self) -> None:
         channel = self.channel
@@ -129,12 +116,16 @@ class Feed:
                 # a Redis restart; in-memory: on any expired message).
                 await self.layer.group_add(self.group, channel)
                 await self.layer.send(channel, {"type": PING})
-        except Exception:
-            logger.warning(
-                "Could not renew the channel-layer subscription; updates arrive "
-                "through the periodic re-read until it is back.",
-                exc_info=True,
+        except Exception as error:
+            self.layer_outage.failed(
+                "Could not renew the channel-layer subscription (%s); updates "
+                "arrive through the re-reads of the rows every %s s meanwhile.",
+                describe(error),
+                self.resync_interval,
+                error=error,
             )
+        else:
+            self.layer_outage.recovered()
 
     # The subscription ----------------------------------------------------------
 
@@ -142,33 +133,40 @@ class Feed:
         attempt = 0
         while True:
             try:
-                # Keep the channel across attempts: messages queued for it
-                # while we were away are not lost, and the group gets no
-                # dead members.
-                channel = self.channel or await self.layer.new_channel()
-                await self.layer.group_add(self.group, channel)
-                self.channel = channel
-                if attempt:
-                    logger.info("Channel layer reachable again; re-reading rows.")
+                channel = await self._subscribe()
+                self.layer_outage.recovered("Re-reading the rows.")
                 # Subscribed first, read second: nothing published in between
                 # can be missed.
-                await self.resync()
+                await self._reread()
                 attempt = 0
                 while True:
                     self._receive(await self._receive_or_silence(channel))
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as error:
                 delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
                 attempt += 1
-                logger.warning(
-                    "Channel layer or database unavailable (attempt %s); "
-                    "retrying in %s s.",
-                    attempt,
-                    delay,
-                    exc_info=attempt == 1,
+                self.layer_outage.failed(
+                    "Lost the channel-layer subscription (%s); subscribing again "
+                    "with back-off up to %s s. Updates arrive through the re-reads "
+                    "of the rows every %s s meanwhile.",
+                    describe(error),
+                    RETRY_DELAYS[-1],
+                    self.resync_interval,
+                    error=error,
                 )
                 await asyncio.sleep(delay)
+
+    async def _subscribe(self) -> str:
+        # Bounded: with redis-py's socket_timeout=None a black-holed Redis
+        # would hold these calls for ever.
+        async with asyncio.timeout(self.resync_interval):
+            # Keep the channel across attempts: messages queued for it while
+            # we were away are not lost, and the group gets no dead members.
+            channel = self.channel or await self.layer.new_channel()
+            await self.layer.group_add(self.group, channel)
+        self.channel = channel
+        return channel
 
     async def _receive_or_silence(self, channel: str) -> dict[str, Any]:
         # channels_redis's receive() never returns on a half-open connection
@@ -176,7 +174,9 @@ class Feed:
         # nothing. Our own ping arrives every resync interval, so a longer
         # silence means the subscription is dead. Cancelling receive() is
         # safe: channels_redis keeps an in-flight message in its backup queue.
-        limit = SILENCE_LIMIT * self.resync_interval
+        # The ping goes out once a round, and a round includes a re-read
+        # that may take the reader's whole timeout when the database hangs.
+        limit = SILENCE_LIMIT * self.resync_interval + self.reader.timeout
         try:
             async with asyncio.timeout(limit):
                 return await self.layer.receive(channel)

@@ -4,8 +4,9 @@ Every held Comet request and every push socket of a server process waits on
 one :class:`Hub`. It keeps the latest :class:`~selector_app.protocol.Snapshot`
 of each resource, registers one provider per resource on a
 :class:`~selector_app.selector.Selector` and triggers it whenever a resource
-moves forward, so waiting is the Selector's level-triggered question: "is
-there a version whose sequence differs from my cursor?"
+changes (forward, or backwards when a re-read finds the database reset), so
+waiting is the Selector's level-triggered question: "is there a version whose
+sequence differs from my cursor?"
 
 The hub does no I/O and imports no Django: what keeps it current (the
 channel layer, the database) lives in :mod:`selector_app.feed`, and the one
@@ -36,36 +37,73 @@ class Hub:
         self.synced = asyncio.Event()
         self._snapshots: dict[str, Snapshot] = {}
         self._load = load
+        #: How many times a snapshot was stored, and each name's last store:
+        #: what tells a re-read which resources changed while it ran.
+        self._stores = 0
+        self._stored_at: dict[str, int] = {}
 
     # Keeping current -----------------------------------------------------------
 
     def advance(self, snapshot: Snapshot) -> bool:
         """Store ``snapshot`` if it is newer than what we have, and wake waiters.
 
-        Versions only ever move forward, so a late layer message or a re-read
-        that raced a publish can never send a client backwards.
+        This is how layer messages and first lookups arrive: they only ever
+        move a resource forward, so a late or duplicated message can never
+        send a client backwards.
         """
-        name = snapshot.name
-        current = self._snapshots.get(name)
+        current = self._snapshots.get(snapshot.name)
         if current is not None and snapshot.sequence <= current.sequence:
             return False
-        self._snapshots[name] = snapshot
-        if current is None:
-            self.selector.register({name: self._provider(name)})
-        self.selector.trigger(name)
+        self._store(snapshot, current)
         return True
 
-    def reload(self, snapshots: Iterable[Snapshot]) -> None:
-        """Take a full read of the store: advance every resource in it and
-        forget those it no longer has."""
+    def marker(self) -> int:
+        """A point in the hub's history, to pass to :meth:`reload` along with
+        a read of the store that started after it."""
+        return self._stores
+
+    def reload(
+        self, snapshots: Iterable[Snapshot], *, since: int | None = None
+    ) -> None:
+        """Take a full read of the store: the database is the truth.
+
+        Every row is adopted as it is, even one whose sequence went *down*
+        (the database was restored, or the row deleted and created again),
+        and resources the store no longer has are forgotten. Only what this
+        hub stored after ``since`` (the :meth:`marker` taken before the read
+        started) is left alone: a layer message that arrived while the read
+        was in flight is newer than the read. Without ``since`` the read is
+        taken to be newer than everything.
+        """
+        if since is None:
+            since = self._stores
+        newer = {name for name, stored in self._stored_at.items() if stored > since}
         present = set()
         for snapshot in snapshots:
             present.add(snapshot.name)
-            self.advance(snapshot)
+            current = self._snapshots.get(snapshot.name)
+            if snapshot.name not in newer and snapshot != current:
+                self._store(snapshot, current)
         for name in [name for name in self._snapshots if name not in present]:
-            del self._snapshots[name]
-            self.selector.unregister(name)
+            if name not in newer:
+                self._forget(name)
         self.synced.set()
+
+    def _store(self, snapshot: Snapshot, current: Snapshot | None) -> None:
+        name = snapshot.name
+        self._stores += 1
+        self._stored_at[name] = self._stores
+        self._snapshots[name] = snapshot
+        if current is None:
+            self.selector.register({name: self._provider(name)})
+        # A provider answers any cursor that differs from the sequence, so a
+        # version that went down reaches every waiter once, like a new one.
+        self.selector.trigger(name)
+
+    def _forget(self, name: str) -> None:
+        del self._snapshots[name]
+        del self._stored_at[name]
+        self.selector.unregister(name)
 
     def _provider(self, name: str) -> Callable[[int], Snapshot | None]:
         snapshots = self._snapshots

@@ -31,6 +31,7 @@ from redis.exceptions import RedisError
 
 from .conf import get_config
 from .layers import channel_layer
+from .outages import Report, say
 
 logger = logging.getLogger(__name__)
 
@@ -122,9 +123,13 @@ class LockKeeper:
     Run :meth:`run` as a task; ask :meth:`held` right before every publish.
     """
 
-    def __init__(self, lock: RedisLock, *, what: str) -> None:
+    def __init__(
+        self, lock: RedisLock, *, what: str, report: Report | None = None
+    ) -> None:
         self.lock = lock
         self.what = what
+        #: Also shows each change of state (runupdater's output).
+        self.report = report
         #: Proof that must be left to start a publish (it must finish in it).
         self.margin = lock.ttl / 3
         self.renew_every = lock.ttl / 3
@@ -174,12 +179,15 @@ class LockKeeper:
         """Log each change of state once; return the new state."""
         if ok:
             if state != "held":
-                logger.info("acquired the lock on %s; publishing.", self.what)
+                self._say(
+                    logging.INFO, "acquired the lock on %s; publishing.", self.what
+                )
             return "held"
         if error is not None:
             reason = str(error) or type(error).__name__
             if state == "held":
-                logger.error(
+                self._say(
+                    logging.ERROR,
                     "Lost the lock on %s: the lock store is unreachable (%s). "
                     "Stopped publishing; retrying every %.2f s.",
                     self.what,
@@ -187,7 +195,8 @@ class LockKeeper:
                     self.retry_every,
                 )
             elif state != "unreachable":
-                logger.warning(
+                self._say(
+                    logging.WARNING,
                     "Cannot reach the lock store for %s (%s); not publishing, "
                     "retrying every %.2f s.",
                     self.what,
@@ -196,14 +205,18 @@ class LockKeeper:
                 )
             return "unreachable"
         if state == "held":
-            logger.error(
+            self._say(
+                logging.ERROR,
                 "Lost the lock on %s: another process holds it now (this one "
                 "could not renew in time). Stopped publishing; standing by.",
                 self.what,
             )
         elif state != "standby":
-            logger.info("standby: waiting for the lock on %s", self.what)
+            self._say(logging.INFO, "standby: waiting for the lock on %s", self.what)
         return "standby"
+
+    def _say(self, level: int, message: str, *args: object) -> None:
+        say(logger, self.report, level, message, *args)
 
     async def _release(self) -> None:
         try:
@@ -238,16 +251,19 @@ def lock_client() -> aioredis.Redis:
 
 
 @contextlib.asynccontextmanager
-async def resource_lock(name: str) -> AsyncIterator[LockKeeper]:
+async def resource_lock(
+    name: str, *, report: Report | None = None
+) -> AsyncIterator[LockKeeper]:
     """Keep the updater lock on resource ``name`` for the duration of the block.
 
     The lock is acquired in the background (``keeper.wait_held()``); on the
-    way out it is released and its connections closed.
+    way out it is released and its connections closed. ``report`` is shown
+    each change of state besides the log.
     """
     config = get_config()
     client = lock_client()
     lock = RedisLock(client, f"{config.GROUP}:updater-lock:{name}", ttl=config.LOCK_TTL)
-    keeper = LockKeeper(lock, what=repr(name))
+    keeper = LockKeeper(lock, what=repr(name), report=report)
     task = asyncio.create_task(keeper.run(), name=f"selector_app lock: {name}")
     try:
         yield keeper

@@ -121,3 +121,12 @@ class TooManyWaiters(Refused, RuntimeError):
 
     status = 503
     close_code = 1013
+
+
+class Unavailable(Refused, RuntimeError):
+    """The answer needs the database, which did not answer in time (HTTP 503
+    with ``Retry-After``, close 4503: Daphne's WebSocket library refuses to
+    send 1013, so the code follows 4400/4404 instead)."""
+
+    status = 503
+    close_code = 4503

@@ -22,9 +22,10 @@ import weakref
 from channels.layers import InMemoryChannelLayer
 
 from .conf import get_config
-from .feed import Feed, read_row
+from .feed import Feed
 from .hub import Hub
 from .layers import channel_layer
+from .reader import RowReader
 from .tasks import OwnedTasks
 from .updater import Updater
 
@@ -37,12 +38,16 @@ class Runtime:
     def __init__(self) -> None:
         config = get_config()
         layer = channel_layer()
-        self.hub = Hub(load=read_row, max_waiting_polls=config.MAX_HELD_REQUESTS)
+        # One reader for the re-reads and the hub's first lookups: both are
+        # bounded, and neither can block Django's shared database thread.
+        reader = RowReader(timeout=config.READ_TIMEOUT)
+        self.hub = Hub(load=reader.row, max_waiting_polls=config.MAX_HELD_REQUESTS)
         self.feed = Feed(
             self.hub,
             layer,
             group=config.GROUP,
             resync_interval=config.RESYNC_INTERVAL,
+            reader=reader,
         )
         self.tasks = OwnedTasks()
         self.embedded_updater = config.EMBEDDED_UPDATER and isinstance(

@@ -8,6 +8,7 @@ process is ever told about a version that could still roll back.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from functools import partial
@@ -22,10 +23,14 @@ from . import layers
 from ._deprecated import moved
 from .conf import get_config
 from .models import Resource
+from .outages import Outage, describe
 from .protocol import Snapshot
 from .signals import resource_published
 
 logger = logging.getLogger(__name__)
+
+#: Announcements that could not reach the channel layer, in this process.
+announcements = Outage(logger, "the channel layer")
 
 #: Printable ASCII without the space (0x21-0x7E), as the protocol specifies.
 PRINTABLE = "".join(chr(code) for code in range(0x21, 0x7F))
@@ -56,13 +61,14 @@ def _write(*, name: str, data: str) -> Snapshot:
     return Snapshot(name, sequence, data)
 
 
-def _announce_failed(snapshot: Snapshot) -> None:
-    logger.warning(
-        "Published %s #%s but could not ring the channel layer; server "
-        "processes will pick it up at their next resync.",
+def _announce_failed(snapshot: Snapshot, error: Exception) -> None:
+    announcements.failed(
+        "Published %s #%s but could not ring the channel layer (%s); server "
+        "processes pick it up at their next re-read.",
         snapshot.name,
         snapshot.sequence,
-        exc_info=True,
+        describe(error),
+        error=error,
     )
 
 
@@ -75,24 +81,39 @@ def _signal_kwargs(snapshot: Snapshot) -> dict[str, object]:
     }
 
 
+async def _ring(snapshot: Snapshot) -> None:
+    """Ring the doorbell, or give up after ``ANNOUNCE_TIMEOUT``.
+
+    Bounded because redis-py waits for ever on a Redis that stops answering
+    (``socket_timeout`` is None, so that idle receivers live): without it an
+    admin save would hang after its commit. Cancelling the send is safe;
+    redis-py drops the connection it was using.
+    """
+    config = get_config()
+    async with asyncio.timeout(config.ANNOUNCE_TIMEOUT):
+        await layers.channel_layer().group_send(config.GROUP, snapshot.as_event())
+
+
 def _announce(snapshot: Snapshot) -> None:
     # A lost doorbell costs latency, not data: the row is committed and every
-    # hub re-reads the rows periodically. So a layer failure is logged, not
-    # raised into code whose transaction has already committed.
-    layer = layers.channel_layer()
+    # hub re-reads the rows periodically. So a layer failure is logged (once
+    # per outage), not raised into code whose transaction has committed.
     try:
-        async_to_sync(layer.group_send)(get_config().GROUP, snapshot.as_event())
-    except Exception:
-        _announce_failed(snapshot)
+        async_to_sync(_ring)(snapshot)
+    except Exception as error:
+        _announce_failed(snapshot, error)
+    else:
+        announcements.recovered()
     resource_published.send(**_signal_kwargs(snapshot))
 
 
 async def _aannounce(snapshot: Snapshot) -> None:
-    layer = layers.channel_layer()
     try:
-        await layer.group_send(get_config().GROUP, snapshot.as_event())
-    except Exception:
-        _announce_failed(snapshot)
+        await _ring(snapshot)
+    except Exception as error:
+        _announce_failed(snapshot, error)
+    else:
+        announcements.recovered()
     await resource_published.asend(**_signal_kwargs(snapshot))
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from channels.db import database_sync_to_async
 
 from . import services
+from .outages import Outage, Report, describe, say
 
 if TYPE_CHECKING:
     from .locks import LockKeeper
@@ -35,15 +36,26 @@ class Updater:
     summary_every = 60.0
 
     def __init__(
-        self, *, name: str, interval: float, length: int, exclusive: bool = False
+        self,
+        *,
+        name: str,
+        interval: float,
+        length: int,
+        exclusive: bool = False,
+        report: Report | None = None,
     ) -> None:
         self.name = name
         self.interval = interval
         self.length = length
         #: Hold the resource's lock and publish only while holding it.
         self.exclusive = exclusive
+        #: Also shows the state changes and each publish (runupdater's output).
+        self.report = report
         self.published = 0
         self.failed = 0
+        #: Failing publishes (the database: the layer's failures are only
+        #: logged) are one outage, logged when it starts and when it ends.
+        self.outage = Outage(logger, "the database")
         self._stopping = asyncio.Event()
         self._lock: LockKeeper | None = None
 
@@ -61,7 +73,10 @@ class Updater:
         await database_sync_to_async(services.resource_ensure)(
             name=self.name, length=self.length
         )
-        logger.info(
+        say(
+            logger,
+            self.report,
+            logging.INFO,
             "Updating %r every %s s with %s characters.",
             self.name,
             self.interval,
@@ -102,7 +117,7 @@ class Updater:
         # updater (runupdater, several processes) needs installed.
         from .locks import resource_lock
 
-        async with resource_lock(self.name) as lock:
+        async with resource_lock(self.name, report=self.report) as lock:
             self._lock = lock
             try:
                 yield
@@ -140,12 +155,33 @@ class Updater:
             snapshot = await services.aresource_publish_random(
                 name=self.name, length=self.length
             )
-        except Exception:
+        except Exception as error:
             self.failed += 1
-            logger.exception("Publishing %r failed; trying again next tick.", self.name)
+            self._tell(
+                logging.WARNING,
+                self.outage.failed(
+                    "Publishing %r failed (%s); trying again every tick.",
+                    self.name,
+                    describe(error),
+                    error=error,
+                ),
+            )
         else:
             self.published += 1
-            logger.debug("Published %s #%s.", self.name, snapshot.sequence)
+            self._tell(logging.INFO, self.outage.recovered())
+            say(
+                logger,
+                self.report,
+                logging.DEBUG,
+                "Published %s #%s.",
+                self.name,
+                snapshot.sequence,
+            )
+
+    def _tell(self, level: int, line: str | None) -> None:
+        """Show a line already logged (an outage's start or end) in the report."""
+        if line is not None and self.report is not None:
+            self.report(level, line)
 
     def _log_summary(self, elapsed: float) -> None:
         logger.info(

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_safe
 
 from . import endpoints
 from .conf import get_config
-from .protocol import Refused, TooManyWaiters, parse_cursor
+from .protocol import Refused, parse_cursor
 from .runtime import get_hub
 
 TEXT = "text/plain; charset=utf-8"
@@ -24,7 +24,7 @@ def _text(status: int, body: str = "") -> HttpResponse:
 
 def _refusal(error: Refused) -> HttpResponse:
     response = _text(error.status, f"{error}\n")
-    if isinstance(error, TooManyWaiters):
+    if error.status == 503:  # too many waiters, or the database is away
         response["Retry-After"] = str(get_config().RETRY_AFTER)
     return response
 

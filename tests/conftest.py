@@ -13,8 +13,9 @@ import os
 import pytest
 from channels.layers import channel_layers
 
-from selector_app import runtime
+from selector_app import runtime, services
 from selector_app.conf import get_config
+from selector_app.outages import Outage
 
 #: Fixtures that start a process; a test using one must be marked ``slow``.
 PROCESS_FIXTURES = frozenset({"redis_server", "demo_server", "host_server"})
@@ -42,10 +43,13 @@ def _untuned_collector(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_process_state():
-    """Each test gets a new in-memory layer, freshly read settings, and must
-    leave no runtime behind."""
+def _fresh_process_state(monkeypatch):
+    """Each test gets a new in-memory layer, freshly read settings, no outage
+    of an earlier test, and must leave no runtime behind."""
     channel_layers.backends.clear()
+    monkeypatch.setattr(
+        services, "announcements", Outage(services.logger, "the channel layer")
+    )
     get_config.cache_clear()
     yield
     left = list(runtime._runtimes.values())
@@ -141,22 +145,28 @@ def host_server(tmp_path_factory):
 
 @pytest.fixture
 async def start_feed(transactional_db):
-    """``await start_feed(resync_interval=..., layer=...)``: a hub and its feed
-    on the test's loop, once the feed has read the rows; closed afterwards."""
+    """``await start_feed(resync_interval=..., layer=..., read_timeout=...)``: a
+    hub and its feed on the test's loop, once the feed has read the rows;
+    closed afterwards."""
     from channels.layers import get_channel_layer
 
-    from selector_app.feed import Feed, read_row
+    from selector_app.feed import Feed
     from selector_app.hub import Hub
+    from selector_app.reader import RowReader
 
     started = []
 
-    async def start(*, resync_interval: float = 5.0, layer=None) -> Feed:
-        hub = Hub(load=read_row, max_waiting_polls=100)
+    async def start(
+        *, resync_interval: float = 5.0, layer=None, read_timeout: float = 5.0
+    ) -> Feed:
+        reader = RowReader(timeout=read_timeout)
+        hub = Hub(load=reader.row, max_waiting_polls=100)
         feed = Feed(
             hub,
             layer or get_channel_layer(),
             group="selector_app",
             resync_interval=resync_interval,
+            reader=reader,
         )
         started.append(feed)
         feed.start()

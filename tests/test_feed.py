@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 
 import pytest
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
+from django.db import OperationalError, transaction
 
 from selector_app import feed as feed_module
 from selector_app import services
 from selector_app.feed import Feed
 from selector_app.hub import Hub
 from selector_app.models import Resource
+from selector_app.reader import RowReader
 from tests.support.waiting import until
 
 pytestmark = pytest.mark.usefixtures("res")
@@ -107,7 +111,62 @@ async def test_the_listener_retries_when_the_layer_fails(
     monkeypatch.setattr(feed_module, "RETRY_DELAYS", (0.01,))
     await start_feed()
     assert calls == 2
-    assert "retrying" in caplog.text
+    assert "subscribing again" in caplog.text
+    assert "The channel layer answers again" in caplog.text
+
+
+async def test_a_reset_row_is_adopted_at_the_next_read(start_feed):
+    """Deleted and created again at a lower sequence (a restore does the
+    same): layer messages are ignored, but the next read adopts the row."""
+    feed = await start_feed()
+    for n in range(6):
+        await services.aresource_publish(name="res", data=f"old {n}")
+    assert (await next_version(feed.hub, 6)).sequence == 7
+    follower = await feed.hub.follow("res", 7)
+
+    def reset():
+        with transaction.atomic():
+            Resource.objects.filter(name="res").delete()
+            services.resource_create(name="res", data="fresh")
+            services.resource_publish(name="res", data="after reset")
+
+    await database_sync_to_async(reset)()
+    await until(lambda: feed.hub.marker() > 0)  # let the layer messages land
+    assert feed.hub.get("res").message.startswith("7 old")  # ignored: older
+    await feed.resync()
+    assert feed.hub.get("res").message == "2 after reset"
+    async with asyncio.timeout(5):
+        assert (await anext(follower)).message == "2 after reset"  # once
+        await services.aresource_publish(name="res", data="next")
+        assert (await anext(follower)).message == "3 next"  # on from there
+    await follower.aclose()
+
+
+async def test_a_resource_created_during_a_read_is_kept(start_feed, monkeypatch):
+    """The layer announces it while an older read is in flight: the read
+    must not remove it (its waiters would stall until the next read)."""
+    feed = await start_feed()
+    entered, release = threading.Event(), threading.Event()
+    real = services.resource_snapshots
+
+    def slow_read():
+        rows = real()  # read before the resource exists
+        entered.set()
+        release.wait(5)
+        return rows
+
+    monkeypatch.setattr(services, "resource_snapshots", slow_read)
+    reading = asyncio.create_task(feed.resync())
+    await asyncio.to_thread(entered.wait, 5)
+    await database_sync_to_async(services.resource_create)(name="born", data="new")
+    await next_version(feed.hub, 0, name="born")  # announced by the layer
+    release.set()
+    async with asyncio.timeout(5):
+        await reading
+    assert feed.hub.get("born").message == "1 new"
+    waiting = asyncio.create_task(next_version(feed.hub, 1, name="born"))
+    await services.aresource_publish(name="born", data="two")
+    assert (await waiting).message == "2 two"
 
 
 async def test_a_cancelled_read_waits_for_its_database_thread(monkeypatch):
@@ -121,11 +180,13 @@ async def test_a_cancelled_read_waits_for_its_database_thread(monkeypatch):
         return []
 
     monkeypatch.setattr(services, "resource_snapshots", slow_read)
+    reader = RowReader(timeout=10)
     feed = Feed(
-        Hub(load=feed_module.read_row, max_waiting_polls=1),
+        Hub(load=reader.row, max_waiting_polls=1),
         get_channel_layer(),
         group="selector_app",
         resync_interval=5,
+        reader=reader,
     )
     reading = asyncio.create_task(feed.resync())
     async with asyncio.timeout(5):
@@ -138,3 +199,30 @@ async def test_a_cancelled_read_waits_for_its_database_thread(monkeypatch):
     with pytest.raises(asyncio.CancelledError):
         async with asyncio.timeout(5):
             await reading
+    await feed.aclose()
+
+
+async def test_a_database_outage_is_logged_once_and_its_end_once(
+    start_feed, monkeypatch, caplog
+):
+    feed = await start_feed(resync_interval=0.05)
+    real = services.resource_snapshots
+    failing = threading.Event()
+    failing.set()
+
+    def unreachable():
+        if failing.is_set():
+            raise OperationalError("connection refused")
+        return real()
+
+    caplog.set_level(logging.DEBUG, "selector_app")
+    monkeypatch.setattr(services, "resource_snapshots", unreachable)
+    await until(lambda: feed.reader.outage.failures >= 3)
+    failing.clear()
+    await services.aresource_publish(name="res", data="late")
+    await until(lambda: not feed.reader.outage.down)
+    logged = [(r.levelname, r.getMessage()) for r in caplog.records]
+    warnings = [text for level, text in logged if level == "WARNING"]
+    infos = [text for level, text in logged if level == "INFO"]
+    assert len(warnings) == 1 and "connection refused" in warnings[0]
+    assert len(infos) == 1 and "The database answers again" in infos[0]

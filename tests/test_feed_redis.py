@@ -50,7 +50,7 @@ async def test_dropped_connections_are_noticed_and_the_rows_re_read(
         await admin.aclose()
     await _publish_quietly(monkeypatch, "while away")
     assert (await next_version(feed.hub, 1)).data == "while away"
-    await until(lambda: "reachable again" in caplog.text, timeout=3)
+    await until(lambda: "The channel layer answers again" in caplog.text, timeout=3)
 
 
 async def test_a_redis_restart_needs_no_new_feed(
@@ -59,7 +59,7 @@ async def test_a_redis_restart_needs_no_new_feed(
     feed = await start_feed(resync_interval=0.5)
     redis_server.stop()
     redis_server.start()  # same port, nothing remembered: no group, no channel
-    await until(lambda: "reachable again" in caplog.text, timeout=5)
+    await until(lambda: "The channel layer answers again" in caplog.text, timeout=5)
     # The first command on a stale pooled connection may fail, losing that
     # doorbell; the feed's re-read delivers the version anyway.
     sequence = 1
@@ -84,7 +84,7 @@ async def test_a_silent_subscription_is_replaced(
         return await real_receive(channel)
 
     monkeypatch.setattr(redis_layer, "receive", half_open_once)
-    feed = await start_feed(resync_interval=0.3)
+    feed = await start_feed(resync_interval=0.3, read_timeout=0.3)
     await until(lambda: "not even the feed's own ping" in caplog.text, timeout=5)
     # Turn the re-read off: only the replaced subscription can deliver.
     monkeypatch.setattr(feed, "resync", _nothing)

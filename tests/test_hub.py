@@ -67,6 +67,51 @@ def test_a_reload_forgets_resources_the_store_no_longer_has(hub):
     assert not hub.selector.registered("gone")
 
 
+async def test_a_reload_adopts_a_row_whose_sequence_went_down(hub):
+    """The database was reset (restored, or the row deleted and created
+    again): the hub adopts it, and a follower past it gets it once."""
+    hub.advance(Snapshot("res", 7, "old"))
+    follower = await hub.follow("res", 7)
+    assert not hub.advance(Snapshot("res", 2, "after reset"))  # a layer message
+    hub.reload([Snapshot("res", 2, "after reset")])
+    async with asyncio.timeout(1):
+        assert (await hub.poll("res", 0)).message == "2 after reset"
+        assert (await hub.poll("res", 7)).message == "2 after reset"
+        assert (await anext(follower)).message == "2 after reset"
+        hub.advance(Snapshot("res", 3, "next"))  # forward from there
+        assert (await anext(follower)).message == "3 next"
+    await follower.aclose()
+
+
+def test_a_reload_adopts_new_data_at_the_same_sequence(hub):
+    hub.reload([Snapshot("res", 1, "rewritten")])
+    assert hub.get("res").data == "rewritten"
+
+
+def test_a_reload_leaves_alone_what_arrived_while_it_read(hub):
+    """What the layer stored after the marker is newer than the read: the
+    read neither removes it nor rolls it back."""
+    since = hub.marker()
+    read = [Snapshot("res", 1, "one")]  # read before these arrived
+    hub.advance(Snapshot("born", 1, "new"))
+    hub.advance(Snapshot("res", 2, "two"))
+    hub.reload(read, since=since)
+    assert hub.get("born").message == "1 new"
+    assert hub.get("res").message == "2 two"
+    hub.reload([Snapshot("res", 2, "two")], since=hub.marker())
+    assert hub.get("born") is None  # a later read without it does remove it
+
+
+async def test_a_deleted_and_recreated_resource_works_like_a_new_one(hub):
+    hub.advance(Snapshot("x", 9, "old"))
+    hub.reload([Snapshot("res", 1, "one")])
+    assert hub.get("x") is None
+    waiter = await waiting(hub.wait({"x": 0}))
+    hub.advance(Snapshot("x", 1, "new"))  # the layer announces its creation
+    async with asyncio.timeout(1):
+        assert (await waiter)["x"].message == "1 new"
+
+
 async def test_aget_loads_a_miss_once_and_never_an_unknown_name_into_the_hub(
     hub, store
 ):

@@ -15,11 +15,11 @@ PACKAGE = Path(selector_app.__file__).parent
 #: those below. Old paths kept for one release (snapshots, exceptions,
 #: gc_tuning) only forward to the new ones and are left out.
 LAYERS = [
-    {"selector", "protocol", "tasks", "signals", "_deprecated"},
+    {"selector", "protocol", "tasks", "signals", "outages", "_deprecated"},
     {"hub", "conf"},
     {"models", "layers"},
     {"services"},
-    {"feed", "locks", "updater"},
+    {"reader", "feed", "locks", "updater"},
     {"runtime"},
     {"endpoints", "views", "consumers", "fastpath", "urls", "routing"},
     {"templatetags", "admin", "checks", "apps", "management", "migrations"},

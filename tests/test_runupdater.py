@@ -43,6 +43,7 @@ def test_publishes_count_times_through_the_redis_layer(settings, redis_server):
         "runupdater",
         "--resource",
         "made",
+        "--create",
         "--interval",
         "0.01",
         "--length",
@@ -56,6 +57,71 @@ def test_publishes_count_times_through_the_redis_layer(settings, redis_server):
     assert made.sequence == 4 and len(made.data) == 5
     received = [async_to_sync(layer.receive)(channel) for _ in range(3)]
     assert [m["sequence"] for m in received] == [2, 3, 4]
+
+
+def test_a_mistyped_resource_is_an_error_naming_it(db, settings):
+    # Building the layer connects to nothing; the check comes first.
+    settings.CHANNEL_LAYERS = {"default": redis_channel_layer("redis://127.0.0.1:9")}
+    with pytest.raises(CommandError) as error:
+        call_command("runupdater", "--resource", "rse")
+    message = str(error.value)
+    assert "no resource named 'rse'" in message
+    assert "'res'" in message and "--create" in message
+    assert not Resource.objects.filter(name="rse").exists()
+
+
+def run_updater(verbosity: int, *args: str) -> tuple[str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    call_command(
+        "runupdater",
+        "--interval",
+        "0.01",
+        "--count",
+        "2",
+        "--verbosity",
+        str(verbosity),
+        *args,
+        stdout=out,
+        stderr=err,
+    )
+    return out.getvalue(), err.getvalue()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_status_lines_follow_the_verbosity(settings, redis_server, res):
+    settings.CHANNEL_LAYERS = {"default": redis_channel_layer(redis_server.url)}
+    quiet, _ = run_updater(0)
+    normal, _ = run_updater(1)
+    chatty, _ = run_updater(2)
+    assert quiet == ""
+    assert normal.splitlines() == [
+        "Updating 'res' every 0.01 s with 1024 characters.",
+        "acquired the lock on 'res'; publishing.",
+        "Stopped after 2 publishes to 'res' (0 failed).",
+    ]
+    assert "Published res #6." in chatty and "Published res #7." in chatty
+    assert "acquired the lock" in chatty
+
+
+@pytest.mark.slow
+def test_a_host_site_without_logging_sees_what_it_does(tmp_path, redis_server):
+    """A real subprocess, as a host site runs it: no LOGGING configured."""
+    env = project_env(
+        DJANGO_SETTINGS_MODULE="tests.hostsite.redis_settings",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        REDIS_URL=redis_server.url,
+    )
+    manage("migrate", "-v0", env=env)
+    with pytest.raises(RuntimeError, match=r"no resource named 'news'(.|\n)*--create"):
+        manage("runupdater", "--resource", "news", env=env)
+    args = ("runupdater", "--resource", "news", "--interval", "0.05", "--count", "2")
+    output = manage(*args, "--create", env=env)
+    assert output.splitlines() == [
+        "Updating 'news' every 0.05 s with 1024 characters.",
+        "acquired the lock on 'news'; publishing.",
+        "Stopped after 2 publishes to 'news' (0 failed).",
+    ]
 
 
 @pytest.mark.slow

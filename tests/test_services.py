@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 from channels.layers import get_channel_layer
@@ -128,7 +129,35 @@ def test_a_layer_failure_is_logged_not_raised(
         snapshot = services.resource_publish(name="res", data="kept")
     assert Resource.objects.get(name="res").data == "kept"
     assert snapshot.sequence == 2
-    assert "next resync" in caplog.text
+    assert "next re-read" in caplog.text
+
+
+def test_an_announcement_to_a_layer_that_never_answers_gives_up_and_logs_once(
+    db, django_capture_on_commit_callbacks, monkeypatch, caplog, selector_settings
+):
+    """A black-holed Redis must not hang an admin save after its commit."""
+    selector_settings(ANNOUNCE_TIMEOUT=0.05)
+    layer = get_channel_layer()
+    real = layer.group_send
+
+    async def black_hole(*args, **kwargs):
+        await asyncio.Event().wait()  # redis-py with socket_timeout=None
+
+    monkeypatch.setattr(layer, "group_send", black_hole)
+    caplog.set_level(logging.DEBUG, "selector_app.services")
+    for data in ("one", "two", "three"):
+        with django_capture_on_commit_callbacks(execute=True):
+            services.resource_publish(name="res", data=data)  # bounded by pytest
+    assert Resource.objects.get(name="res").sequence == 4
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "res #2" in warnings[0].getMessage()
+    assert "TimeoutError" in warnings[0].getMessage()
+    monkeypatch.setattr(layer, "group_send", real)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.resource_publish(name="res", data="back")
+    infos = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert infos == [infos[0]] and "The channel layer answers again" in infos[0]
+    assert "(3 failed attempts)" in infos[0]
 
 
 @pytest.mark.usefixtures("res")

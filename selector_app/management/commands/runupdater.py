@@ -1,17 +1,30 @@
-"""``manage.py runupdater``: the periodic publisher for one resource."""
+"""``manage.py runupdater``: the periodic publisher for one resource.
+
+It says what it is doing through its own output, whatever the site's
+logging: state changes (started, lock acquired, standby, lost, stopped) on
+stdout at the default verbosity, every publish with ``-v 2``, problems on
+stderr; ``-v 0`` leaves only errors. The same lines also go to the
+``selector_app`` loggers for sites that collect logs.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 
 from channels.layers import InMemoryChannelLayer
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from selector_app import services
 from selector_app.conf import get_config
 from selector_app.layers import channel_layer
+from selector_app.models import Resource
 from selector_app.updater import Updater
+
+#: The least important level shown at each ``-v`` (2 and more: everything).
+LEVELS = {0: logging.ERROR, 1: logging.INFO}
 
 
 def _positive(kind: type[int] | type[float]):
@@ -35,7 +48,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         config = get_config()
-        parser.add_argument("--resource", default=config.UPDATER_RESOURCE)
+        parser.add_argument(
+            "--resource",
+            default=config.UPDATER_RESOURCE,
+            help="The resource to publish to (default %(default)s); it must exist.",
+        )
+        parser.add_argument(
+            "--create",
+            action="store_true",
+            help="Create the resource, with random data, if it does not exist.",
+        )
         parser.add_argument(
             "--interval",
             type=_positive(float),
@@ -55,7 +77,9 @@ class Command(BaseCommand):
             help="Stop after this many publishes (default: run until stopped).",
         )
 
-    def handle(self, *args, resource, interval, length, count, **options) -> None:
+    def handle(
+        self, *args, resource, create, interval, length, count, verbosity, **options
+    ) -> None:
         if isinstance(channel_layer(), InMemoryChannelLayer):
             raise CommandError(
                 "The channel layer is in-memory, so this process cannot reach the "
@@ -64,17 +88,50 @@ class Command(BaseCommand):
                 "in-memory layer the server runs the updater itself "
                 "(SELECTOR_APP['EMBEDDED_UPDATER'])."
             )
+        self._check_resource(resource, create=create, length=length)
+        self.shown = LEVELS.get(verbosity, logging.DEBUG)
         updater = Updater(
-            name=resource, interval=interval, length=length, exclusive=True
+            name=resource,
+            interval=interval,
+            length=length,
+            exclusive=True,
+            report=self.report,
         )
         try:
             asyncio.run(self._run(updater, count))
         except ImproperlyConfigured as error:  # e.g. no Redis for the lock
             raise CommandError(str(error)) from error
-        self.stdout.write(
+        self.report(
+            logging.INFO,
             f"Stopped after {updater.published} publishes to {resource!r} "
-            f"({updater.failed} failed)."
+            f"({updater.failed} failed).",
         )
+
+    def report(self, level: int, line: str) -> None:
+        """Show one status line if ``-v`` asks for it; problems on stderr."""
+        if level < self.shown:
+            return
+        if level >= logging.WARNING:
+            style = self.style.ERROR if level >= logging.ERROR else self.style.WARNING
+            self.stderr.write(line, style)
+        else:
+            self.stdout.write(line)
+
+    def _check_resource(self, name: str, *, create: bool, length: int) -> None:
+        if create:
+            services.resource_ensure(name=name, length=length)
+            return
+        if services.resource_snapshot(name=name) is None:
+            existing = list(Resource.objects.values_list("name", flat=True)[:10])
+            known = (
+                f"Resources that exist: {', '.join(map(repr, existing))}."
+                if existing
+                else "No resource exists yet."
+            )
+            raise CommandError(
+                f"There is no resource named {name!r}. {known} Check the name, "
+                "or pass --create to create it."
+            )
 
     async def _run(self, updater: Updater, count: int | None) -> None:
         # SIGINT/SIGTERM let a publish in flight finish, then stop.

@@ -1,0 +1,197 @@
+"""The hub's database reads: in a thread of their own, each one bounded.
+
+A database can stop answering without refusing connections (a hung server,
+a partition that drops packets, a full disk). A query then blocks its thread
+for as long as the TCP connection lives, which can be for ever: PostgreSQL's
+``statement_timeout`` is enforced by the server that no longer answers, and
+keepalives are answered by its kernel. The only bound that always holds is
+one kept by the client, so the :class:`RowReader` runs the hub's reads in a
+single thread of its own (never Django's shared database thread, where one
+hung query would block every other database call of the process) and gives
+up on a read after ``READ_TIMEOUT``. A read that hangs keeps its thread busy
+until the connection fails; while it does, further reads fail at once, so a
+long outage costs one thread, not one per attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from typing import Any, TypeVar
+
+from channels.db import database_sync_to_async
+from django.db import connections
+
+from . import services
+from .outages import Outage, describe
+from .protocol import Snapshot, Unavailable
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: What a client asking for a resource the process has not seen is told.
+UNAVAILABLE = "The database did not answer in time; try again in a few seconds."
+
+
+class RowReader:
+    """Reads resource rows in its own thread, each read bounded by ``timeout``."""
+
+    def __init__(self, *, timeout: float) -> None:
+        self.timeout = timeout
+        #: Logs a database outage once, and once when it is over.
+        self.outage = Outage(logger, "the database")
+        # One worker: a read queued behind a hung one is cancelled by its
+        # timeout before it ever starts, so threads never pile up.
+        self._executor = DaemonWorker("selector_app reader")
+        self._busy_since: float | None = None
+        self._closed = False
+
+    async def rows(self) -> list[Snapshot]:
+        """Every resource's current version (a re-read)."""
+        return await self._read(services.resource_snapshots)
+
+    async def row(self, name: str) -> Snapshot | None:
+        """One resource's current version, or None (the hub's loader).
+
+        While the database is known to be down, refused at once: a client
+        gets its 503 without waiting, and only the re-reads probe for the
+        database's return (they end the outage).
+        """
+        if self.outage.down:
+            raise Unavailable(UNAVAILABLE)
+        return await self._read(services.resource_snapshot, name=name)
+
+    async def aclose(self) -> None:
+        """Close the thread's connection and stop the thread; a read that
+        still hangs is abandoned to it."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._executor.started and self._busy_since is None:
+            closing = asyncio.wrap_future(self._executor.submit(connections.close_all))
+            await asyncio.wait({closing}, timeout=self.timeout)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _read(self, func: Callable[..., T], **kwargs: Any) -> T:
+        self._refuse_if_stuck()
+        call = asyncio.ensure_future(
+            database_sync_to_async(
+                self._timed, thread_sensitive=False, executor=self._executor
+            )(func, kwargs)
+        )
+        try:
+            async with asyncio.timeout(self.timeout):
+                # Shielded: our timeout abandons the read (below) rather than
+                # interrupting the thread, which cannot be interrupted.
+                result = await asyncio.shield(call)
+        except asyncio.CancelledError:
+            # The owner is closing: let a read already running finish first
+            # (bounded), so nothing of ours touches the database afterwards
+            # (a test's teardown flushing the tables would meet a lock).
+            await asyncio.wait({call}, timeout=self.timeout)
+            call.cancel()
+            raise
+        except Exception as error:
+            call.cancel()  # a read still queued never starts
+            raise self._failed(error) from error
+        self.outage.recovered()
+        return result
+
+    def _timed(self, func: Callable[..., T], kwargs: dict[str, Any]) -> T:
+        self._busy_since = time.monotonic()
+        try:
+            return func(**kwargs)
+        finally:
+            self._busy_since = None
+
+    def _refuse_if_stuck(self) -> None:
+        if self._closed:
+            raise Unavailable("This server process is shutting down.")
+        busy_since = self._busy_since
+        if busy_since is not None:
+            waited = time.monotonic() - busy_since
+            if waited > self.timeout:
+                raise self._failed(
+                    TimeoutError(f"the previous read has hung for {waited:.0f} s")
+                )
+
+    def _failed(self, error: Exception) -> Unavailable:
+        if isinstance(error, TimeoutError) and not str(error):
+            error = TimeoutError(f"no answer within {self.timeout} s")
+        self.outage.failed(
+            "Cannot read the resources from the database (%s): clients keep the "
+            "versions they have, and new clients of resources this process has "
+            "not seen get 503.",
+            describe(error),
+            error=error,
+        )
+        return Unavailable(UNAVAILABLE)
+
+
+class DaemonWorker(Executor):
+    """An executor with one daemon thread, started on first use.
+
+    Not a ``ThreadPoolExecutor``: Python joins those threads at exit, so one
+    read hung on a database that never answers would keep a server process
+    from exiting after SIGTERM. A daemon thread is abandoned instead.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._queue: queue.SimpleQueue[tuple[Future, Callable[[], Any]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._shutdown = False
+
+    @property
+    def started(self) -> bool:
+        return self._thread is not None
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        with self._lock:
+            if self._shutdown:
+                raise RuntimeError(f"{self.name} is shut down.")
+            future: Future[T] = Future()
+            self._queue.put((future, functools.partial(fn, *args, **kwargs)))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._work, name=self.name, daemon=True
+                )
+                self._thread.start()
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            self._shutdown = True
+            if cancel_futures:
+                while True:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is not None:
+                        item[0].cancel()
+            self._queue.put(None)  # the worker's signal to end
+        if wait and self._thread is not None:
+            self._thread.join()
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            future, call = item
+            if not future.set_running_or_notify_cancel():
+                continue  # cancelled while queued
+            try:
+                result = call()
+            except BaseException as error:
+                future.set_exception(error)
+            else:
+                future.set_result(result)

@@ -1,0 +1,156 @@
+"""The hub's reads: a thread of their own, each bounded; a hang blocks nothing else."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+from django.core.asgi import get_asgi_application
+
+from selector_app import services
+from selector_app.fastpath import CometFastPath
+from selector_app.protocol import Unavailable
+from selector_app.reader import RowReader
+from selector_app.routing import websocket_urlpatterns
+from tests.support.asgi import AsgiClient
+from tests.support.waiting import until
+
+pytestmark = pytest.mark.usefixtures("res")
+
+
+class Hang:
+    """Stands in for a database that accepts a query and never answers."""
+
+    def __init__(self, monkeypatch, name: str) -> None:
+        self.entered = threading.Event()
+        self.released = threading.Event()
+        self.calls = 0
+        real = getattr(services, name)
+
+        def hung(**kwargs):
+            self.calls += 1
+            self.entered.set()
+            self.released.wait(30)
+            return real(**kwargs)
+
+        monkeypatch.setattr(services, name, hung)
+
+    async def started(self) -> None:
+        async with asyncio.timeout(5):
+            await asyncio.to_thread(self.entered.wait, 5)
+
+
+@pytest.fixture
+async def reader():
+    reader = RowReader(timeout=0.2)
+    try:
+        yield reader
+    finally:
+        await reader.aclose()
+
+
+async def test_a_hung_read_is_abandoned_and_blocks_no_other_database_call(
+    reader, monkeypatch, caplog
+):
+    hang = Hang(monkeypatch, "resource_snapshots")
+    try:
+        with pytest.raises(Unavailable, match="did not answer in time"):
+            await reader.rows()
+        await hang.started()
+        # Django's shared database thread is free: requests still work.
+        async with asyncio.timeout(5):
+            assert await database_sync_to_async(services.resource_snapshot)(name="res")
+        # While the first read still hangs, the next one does not queue a
+        # thread behind it, and a lookup is refused at once (503, no wait).
+        with pytest.raises(Unavailable):
+            await reader.rows()
+        with pytest.raises(Unavailable):
+            await reader.row("res")  # its query would work: it was not sent
+        assert hang.calls == 1
+    finally:
+        hang.released.set()
+    await until(lambda: reader._busy_since is None)  # the hung read returned
+    assert [row.name for row in await reader.rows()] == ["res"]  # ends the outage
+    assert (await reader.row("res")).sequence == 1
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "no answer within 0.2 s" in warnings[0].getMessage()
+    assert "The database answers again" in caplog.text
+
+
+async def test_a_failing_database_is_unavailable_not_a_crash(reader, monkeypatch):
+    from django.db import OperationalError
+
+    def refused(**kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(services, "resource_snapshot", refused)
+    with pytest.raises(Unavailable) as raised:
+        await reader.row("res")
+    assert isinstance(raised.value.__cause__, OperationalError)
+    assert (raised.value.status, raised.value.close_code) == (503, 4503)
+
+
+async def test_a_closed_reader_refuses(reader):
+    await reader.aclose()
+    with pytest.raises(Unavailable, match="shutting down"):
+        await reader.rows()
+
+
+@pytest.mark.parametrize("fast_path", [False, True])
+async def test_comet_for_an_unseen_resource_gets_503_while_the_database_hangs(
+    selector_settings, monkeypatch, fast_path
+):
+    """Known resources are served from the hub; one it has never seen needs
+    the database, and gets 503 with Retry-After instead of hanging."""
+    from selector_app.runtime import close_hub, get_hub
+
+    selector_settings(READ_TIMEOUT=0.2)
+    hub = get_hub()
+    try:
+        async with asyncio.timeout(5):
+            await hub.synced.wait()
+        hang = Hang(monkeypatch, "resource_snapshot")
+        app = get_asgi_application()
+        web = AsgiClient(CometFastPath(app) if fast_path else app)
+        try:
+            known = await web.get("/comet?seq=0")
+            unseen = await web.get("/comet/elsewhere?seq=0")
+        finally:
+            hang.released.set()
+    finally:
+        await close_hub()
+    assert known.status_code == 200
+    assert unseen.status_code == 503
+    assert unseen["Retry-After"] == "2"
+    assert b"try again" in unseen.content
+
+
+async def test_a_push_socket_for_an_unseen_resource_closes_with_4503(
+    selector_settings, monkeypatch
+):
+    from selector_app.runtime import close_hub, get_hub
+
+    selector_settings(READ_TIMEOUT=0.2)
+    hub = get_hub()
+    try:
+        async with asyncio.timeout(5):
+            await hub.synced.wait()
+        hang = Hang(monkeypatch, "resource_snapshot")
+        comm = WebsocketCommunicator(
+            URLRouter(websocket_urlpatterns), "/websocket/elsewhere"
+        )
+        try:
+            connected, _ = await comm.connect(timeout=5)
+            assert connected
+            closed = await comm.receive_output(timeout=5)
+        finally:
+            hang.released.set()
+            await comm.disconnect()
+    finally:
+        await close_hub()
+    assert closed["type"] == "websocket.close" and closed["code"] == 4503
