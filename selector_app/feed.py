@@ -101,7 +101,8 @@ class Feed:
 
     async def resync(self) -> None:
         """Re-read every row; a lost layer message costs only this long."""
-        self.hub.reload(await read_rows())
+        started = self.hub.read_started()
+        self.hub.reload(await read_rows(), started)
 
     # Re-reads ------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Real server processes for end-to-end tests: Daphne on a free port.
+"""Real server processes for end-to-end tests: Daphne or Uvicorn on a free port.
 
 Each server gets its own environment (database URL, channel layer, settings
 module) and a log file whose tail is shown when something goes wrong.
@@ -59,8 +59,25 @@ def manage(*args: str, env: dict[str, str], timeout: float = 60) -> str:
     return result.stdout
 
 
+#: The ASGI servers the app supports, as ServerProcess's ``server``.
+SERVERS = ("daphne", "uvicorn")
+
+
+def server_command(server: str, application: str, port: int) -> list[str]:
+    """The command line that serves ``application`` on 127.0.0.1:``port``."""
+    address = ["127.0.0.1", str(port)]
+    if server == "daphne":
+        options = ["-b", address[0], "-p", address[1]]
+        return [sys.executable, "-m", "daphne", *options, application]
+    if server == "uvicorn":
+        # --lifespan off: Channels' ProtocolTypeRouter has no lifespan support.
+        options = ["--lifespan", "off", "--host", address[0], "--port", address[1]]
+        return [sys.executable, "-m", "uvicorn", application, *options]
+    raise ValueError(f"Unknown server {server!r}; use one of {SERVERS}.")
+
+
 class ServerProcess:
-    """One Daphne process serving an ASGI application on 127.0.0.1."""
+    """One Daphne (or Uvicorn) process serving an ASGI application on 127.0.0.1."""
 
     def __init__(
         self,
@@ -69,11 +86,13 @@ class ServerProcess:
         *,
         application: str = "realtime_site.asgi:application",
         port: int | None = None,
+        server: str = "daphne",
     ) -> None:
         self.env = env
         self.log_path = log_path
         self.application = application
         self.port = port or free_port()
+        self.server = server
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -92,16 +111,7 @@ class ServerProcess:
         """Start the server and return once it accepts connections."""
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                self.application,
-            ],
+            server_command(self.server, self.application, self.port),
             env=self.env,
             cwd=ROOT,
             stdout=log,
