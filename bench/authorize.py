@@ -5,13 +5,12 @@
 N times per row, and prints the CPU time per request (all threads) for:
 
 - the fast path (``CometFastPath``) and Django's handler with its middleware;
-- no hook, the hook with an anonymous client (no session cookie), and the hook
+- no hook, a hook with an anonymous client (no session cookie), and a hook
   with a signed-in staff user (session cookie: the session and user rows are
   read on every request);
-- the same hook as ``async def`` (no thread hop to call it);
-- for the signed-in user on the fast path, two ways of loading the user:
-  ``request.auser()`` (Django's ``aget_user``: one thread hop per query) and
-  ``get_user`` in one ``database_sync_to_async`` call.
+- the host site's hook as a ``def`` (the user is loaded and the hook asked in
+  one thread hop) and as an ``async def`` (no hop to ask it; the user is
+  loaded by ``request.auser()``, one hop per query);
 
 The numbers are printed, never asserted; they vary with the machine.
 """
@@ -76,23 +75,20 @@ async def per_request(
 
 
 async def measure(n: int, session: str) -> list[tuple[str, float]]:
-    from channels.db import database_sync_to_async
     from django.conf import settings
-    from django.contrib.auth import get_user
     from django.core.asgi import get_asgi_application
 
-    from selector_app import access
     from selector_app.fastpath import CometFastPath
     from selector_app.runtime import close_hub, get_hub
     from tests.support.asgi import AsgiClient
 
     django_app = get_asgi_application()
     apps = {"fast path": CometFastPath(django_app), "Django": django_app}
-    cookie = [(b"cookie", f"{settings.SESSION_COOKIE_NAME}={session}".encode())]
+    cookie = (b"cookie", f"{settings.SESSION_COOKIE_NAME}={session}".encode())
 
     def get(app, name: str, signed_in: bool) -> Callable[[], Awaitable[int]]:
         client = AsgiClient(app)
-        extra = {"headers": [(b"host", b"testserver"), *cookie]} if signed_in else {}
+        extra = {"headers": [(b"host", b"testserver"), cookie]} if signed_in else {}
 
         async def request() -> int:
             reply = await client.get(f"/live/comet/{name}?seq=0", **extra)
@@ -100,52 +96,23 @@ async def measure(n: int, session: str) -> list[tuple[str, float]]:
 
         return request
 
-    async def one_hop_user(request):
-        return await database_sync_to_async(get_user)(request)
-
-    hook = "tests.hostsite.access.can_read"
+    hooks = {
+        "def hook": "tests.hostsite.access.can_read",
+        "async def hook": "bench.authorize.async_can_read",
+    }
     rows = []
     await asyncio.wait_for(get_hub().synced.wait(), 10)
     try:
         for label, app in apps.items():
             set_hook(None)
-            rows.append(
-                (f"{label}, no hook", await per_request(get(app, "res", False), n, 200))
-            )
-            set_hook(hook)
-            rows.append(
-                (
-                    f"{label}, hook, anonymous",
-                    await per_request(get(app, "res", False), n, 200),
-                )
-            )
-            rows.append(
-                (
-                    f"{label}, hook, signed in (request.auser)",
-                    await per_request(get(app, "staff-notes", True), n, 200),
-                )
-            )
-        set_hook("bench.authorize.async_can_read")
-        rows.append(
-            (
-                "fast path, async hook, anonymous",
-                await per_request(get(apps["fast path"], "res", False), n, 200),
-            )
-        )
-        set_hook(hook)
-        real = access.request_user
-        access.request_user = one_hop_user
-        try:
-            rows.append(
-                (
-                    "fast path, hook, signed in (get_user in one thread hop)",
-                    await per_request(
-                        get(apps["fast path"], "staff-notes", True), n, 200
-                    ),
-                )
-            )
-        finally:
-            access.request_user = real
+            micros = await per_request(get(app, "res", False), n, 200)
+            rows.append((f"{label}, no hook", micros))
+            for kind, path in hooks.items():
+                set_hook(path)
+                micros = await per_request(get(app, "res", False), n, 200)
+                rows.append((f"{label}, {kind}, anonymous", micros))
+                micros = await per_request(get(app, "staff-notes", True), n, 200)
+                rows.append((f"{label}, {kind}, signed in", micros))
     finally:
         await close_hub()
     return rows

@@ -12,7 +12,7 @@ no user is loaded: everyone reads everything, at no cost.
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction
@@ -23,9 +23,6 @@ from django.utils.module_loading import import_string
 
 from .conf import SETTING_NAME, get_config
 from .protocol import Forbidden
-
-#: ``can_read(user, name)``, made awaitable.
-Hook = Callable[[Any, str], Awaitable[object]]
 
 #: The one reason every refusal gives: it names no resource and does not say
 #: whether the one asked for exists.
@@ -50,27 +47,37 @@ def import_hook(path: str) -> Callable[..., object]:
 
 
 @functools.cache
-def _awaitable_hook(path: str) -> Hook:
+def _hook(path: str) -> tuple[Callable[..., Any], bool]:
+    """The hook ``path`` names, and whether it is ``async def``; imported once."""
     hook = import_hook(path)
-    if iscoroutinefunction(hook):
-        return hook
-    # A sync hook usually asks the database (groups, permissions, rows): run
-    # it where the ORM may run, with its connection tidied like a request's.
-    return database_sync_to_async(hook)
+    return hook, iscoroutinefunction(hook)
 
 
-def current_hook() -> Hook | None:
-    """The configured hook, imported once; ``None`` when there is none."""
+def current_hook() -> tuple[Callable[..., Any], bool] | None:
+    """The configured hook and whether it is async; ``None`` when there is none."""
     path = get_config().AUTHORIZE
-    return None if path is None else _awaitable_hook(path)
+    return None if path is None else _hook(path)
+
+
+def _verdict(allowed: object) -> None:
+    # Anything falsy, None included (a hook that forgot to return), refuses.
+    if not allowed:
+        raise Forbidden(REFUSAL)
 
 
 async def authorize(user: Any, name: str) -> None:
     """Raise :class:`~selector_app.protocol.Forbidden` unless ``user`` may read
-    ``name``. A hook that returns anything falsy (``None`` included) refuses."""
+    ``name``. A ``def`` hook usually asks the database (groups, permissions,
+    rows), so it runs where the ORM may, with its connection tidied like a
+    request's."""
     hook = current_hook()
-    if hook is not None and not await hook(user, name):
-        raise Forbidden(REFUSAL)
+    if hook is None:
+        return
+    can_read, is_async = hook
+    if is_async:
+        _verdict(await can_read(user, name))
+    else:
+        _verdict(await database_sync_to_async(can_read)(user, name))
 
 
 def anonymous() -> Any:
@@ -94,9 +101,27 @@ def scope_user(scope: dict) -> Any:
 
 
 async def authorize_request(request: HttpRequest, name: str) -> None:
-    """:func:`authorize` with the request's user, loaded only if there is a hook."""
-    if get_config().AUTHORIZE is not None:
-        await authorize(await request_user(request), name)
+    """:func:`authorize` with the request's user, loaded only if there is a hook.
+
+    For a ``def`` hook the user is loaded in the same thread hop as the hook
+    runs in: one hop per request instead of one per query (see
+    bench/authorize.py).
+    """
+    hook = current_hook()
+    if hook is None:
+        return
+    can_read, is_async = hook
+    if is_async:
+        _verdict(await can_read(await request_user(request), name))
+    else:
+        _verdict(await database_sync_to_async(_ask)(can_read, request, name))
+
+
+def _ask(can_read: Callable[..., Any], request: HttpRequest, name: str) -> object:
+    # request.user is AuthenticationMiddleware's lazy user: loaded here, in
+    # the database thread, as a sync view would load it.
+    user = getattr(request, "user", None)
+    return can_read(anonymous() if user is None else user, name)
 
 
 async def authorize_scope(scope: dict, name: str) -> None:
