@@ -18,7 +18,14 @@ from selector_app.conf import get_config
 
 #: Fixtures that start a process; a test using one must be marked ``slow``.
 PROCESS_FIXTURES = frozenset(
-    {"redis_server", "demo_server", "host_server", "demo_on", "authorizing_host"}
+    {
+        "redis_server",
+        "demo_server",
+        "host_server",
+        "demo_on",
+        "readme_server",
+        "authorizing_host",
+    }
 )
 
 
