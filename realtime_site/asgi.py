@@ -9,12 +9,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "realtime_site.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from selector_app.fastpath import CometFastPath  # noqa: E402
 from selector_app.routing import websocket_urlpatterns  # noqa: E402
+from selector_app.security import OriginValidator  # noqa: E402
 
 http_app = django_asgi_app
 if os.environ.get("SELECTOR_COMET_FAST_PATH", "1") == "1":
@@ -29,6 +29,7 @@ if settings.DEBUG or os.environ.get("SELECTOR_SERVE_STATIC") == "1":
 application = ProtocolTypeRouter(
     {
         "http": http_app,
-        "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
+        # Browsers only from ALLOWED_HOSTS; clients without Origin (websocat) too.
+        "websocket": OriginValidator(URLRouter(websocket_urlpatterns)),
     }
 )

@@ -38,7 +38,9 @@ class ResourceAdmin(admin.ModelAdmin):
             created = services.resource_create(name=obj.name, data=obj.data)
             obj.pk, obj.sequence = created.pk, created.sequence
 
-    @admin.action(description="Publish new random data")
+    # "change": a user who may only view resources is neither offered the
+    # action nor allowed to post it (the admin refuses unoffered actions).
+    @admin.action(description="Publish new random data", permissions=["change"])
     def publish_random(self, request: HttpRequest, queryset: QuerySet) -> None:
         names = list(queryset.values_list("name", flat=True))
         for name in names:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
+
 from channels.layers import InMemoryChannelLayer
+from django.apps import apps
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
+from .access import import_hook
 from .conf import KNOWN_KEYS, SETTING_NAME, get_config
 
 
@@ -94,8 +98,10 @@ def check_origin_validator(app_configs=None, **kwargs) -> list[checks.CheckMessa
             "are not wrapped in an origin validator, so any web page a user "
             "visits can open sockets to this site with the user's cookies.",
             hint="Wrap them: ProtocolTypeRouter({'websocket': "
-            "AllowedHostsOriginValidator(URLRouter(...))}) from "
-            "channels.security.websocket.",
+            "OriginValidator(URLRouter(...))}) with OriginValidator from "
+            "selector_app.security (serves clients that send no Origin, such as "
+            "websocat) or AllowedHostsOriginValidator from "
+            "channels.security.websocket (browsers only).",
             id="selector_app.W002",
         )
     ]
@@ -113,12 +119,19 @@ def _websocket_app() -> object | None:
         application = import_string(path)
     except Exception:
         return None  # daphne/runserver report a broken application themselves
-    if not isinstance(application, ProtocolTypeRouter):
-        return None
-    return application.application_mapping.get("websocket")
+    # Wrappers around the router (ASGIStaticFilesHandler, CometFastPath) keep
+    # it in .application or .app.
+    for _ in range(20):
+        if isinstance(application, ProtocolTypeRouter):
+            return application.application_mapping.get("websocket")
+        application = getattr(application, "application", None) or getattr(
+            application, "app", None
+        )
+    return None
 
 
 def _has_origin_validator(app: object) -> bool:
+    # selector_app.security.OriginValidator is a subclass of Channels' one.
     from channels.security.websocket import OriginValidator
 
     # Middleware (AuthMiddlewareStack, ...) keeps what it wraps in .inner.
@@ -129,3 +142,49 @@ def _has_origin_validator(app: object) -> bool:
         if app is None:
             return False
     return False
+
+
+@checks.register(checks.Tags.security)
+def check_authorize(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """E004: ``AUTHORIZE`` does not name a usable ``can_read(user, name)``."""
+    try:
+        path = get_config().AUTHORIZE
+    except ImproperlyConfigured:
+        return []  # reported by E001
+    if path is None:
+        return []
+    problem = _authorize_problem(path)
+    if problem is None:
+        return []
+    return [
+        checks.Error(
+            f"{SETTING_NAME}['AUTHORIZE'] = {path!r}: {problem}",
+            hint="Point it at a function can_read(user, name) -> bool (def or "
+            "async def), e.g. 'myapp.access.can_read'; it gets the request's or "
+            "socket's user (AnonymousUser if none) and the resource name. "
+            "See docs/embedding.md.",
+            id="selector_app.E004",
+        )
+    ]
+
+
+def _authorize_problem(path: object) -> str | None:
+    """What is wrong with the hook ``path`` names, or ``None``."""
+    if not isinstance(path, str):
+        return f"it must be a dotted path (a str), not a {type(path).__name__}."
+    try:
+        hook = import_hook(path)
+    except ImproperlyConfigured as error:
+        return str(error)
+    try:
+        inspect.signature(hook).bind(object(), "name")
+    except TypeError as error:
+        return f"it cannot be called as can_read(user, name): {error}."
+    except ValueError:
+        pass  # a builtin without a signature: assume it fits
+    if not apps.is_installed("django.contrib.auth"):
+        return (
+            "the hook gets a user, which needs 'django.contrib.auth' in "
+            "INSTALLED_APPS (the anonymous user is its AnonymousUser)."
+        )
+    return None

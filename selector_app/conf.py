@@ -69,6 +69,15 @@ class Config:
     GC_TUNING: bool = True
     #: The thresholds ``gc.set_threshold()`` gets when GC_TUNING is on.
     GC_THRESHOLDS: tuple[int, int, int] = (50_000, 20, 100)
+    #: Dotted path to ``can_read(user, name) -> bool`` (sync or async), asked
+    #: before a resource is served; ``None``: everyone may read everything.
+    AUTHORIZE: str | None = None
+    #: The origins WebSocket handshakes are accepted from (patterns as in
+    #: Channels' OriginValidator); ``None``: the hosts of ``ALLOWED_HOSTS``.
+    ALLOWED_ORIGINS: tuple[str, ...] | None = None
+    #: Refuse (403) handshakes without an ``Origin`` header too. Off: clients
+    #: that are not browsers (websocat, scripts, native apps) send none.
+    REQUIRE_ORIGIN: bool = False
 
 
 KNOWN_KEYS = frozenset(f.name for f in fields(Config))

@@ -11,6 +11,7 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.http import QueryDict
 
+from .access import authorize_scope
 from .conf import get_config
 from .protocol import Refused, Snapshot, close_reason, parse_cursor
 from .runtime import get_hub, tune_gc
@@ -92,11 +93,12 @@ class PushConsumer(SelectorConsumer):
     async def connect(self) -> None:
         await self.accept()
         name = self.scope["url_route"]["kwargs"].get("name")
+        name = name or get_config().DEFAULT_RESOURCE
         try:
             cursor = parse_cursor(self.query().get("seq"))
-            versions = await get_hub().follow(
-                name or get_config().DEFAULT_RESOURCE, cursor
-            )
+            # Before the lookup: a refusal must not tell whether it exists.
+            await authorize_scope(self.scope, name)
+            versions = await get_hub().follow(name, cursor)
         except Refused as error:
             await self.refuse(error)
         else:

@@ -14,9 +14,16 @@ Django, which answers 400 and logs it as usual), ``SecurityMiddleware``'s
 redirect and headers are applied when it is installed, a disconnect cancels
 the held view, and an exception becomes Django's 500 response.
 
+With ``SELECTOR_APP["AUTHORIZE"]`` set, the view must know the user: the
+fast path then applies ``SessionMiddleware`` and ``AuthenticationMiddleware``
+(those installed) to the request, so the user is loaded from the session
+exactly as on Django's path, and only when the hook is asked. A client
+without a session cookie costs no query.
+
 What it skips, so use it only when your Comet endpoint needs none of it: the
-rest of ``MIDDLEWARE`` (CORS headers, authentication, rate limiting...), and
-the ``request_started``/``request_finished`` signals (the view does not use
+rest of ``MIDDLEWARE`` (CORS headers, rate limiting...), the session's
+response (a session is only read here, never saved), and the
+``request_started``/``request_finished`` signals (the view does not use
 the database connection those signals tidy).
 """
 
@@ -36,8 +43,10 @@ from django.core.handlers.exception import response_for_exception
 from django.http import HttpResponse
 from django.middleware.security import SecurityMiddleware
 from django.urls import Resolver404, ResolverMatch, get_resolver
+from django.utils.module_loading import import_string
 
 from . import views
+from .conf import get_config
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -46,6 +55,11 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 SECURITY_MIDDLEWARE = "django.middleware.security.SecurityMiddleware"
+#: What gives a request its user: the session, then the user from it.
+IDENTIFICATION_MIDDLEWARE = (
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+)
 
 
 def _unused_get_response(request: Any) -> HttpResponse:  # pragma: no cover
@@ -95,11 +109,25 @@ class CometFastPath:
             return SecurityMiddleware(_unused_get_response)
         return None
 
+    @functools.cached_property
+    def identification(self) -> list[Any]:
+        """The session and authentication middleware the site installs, in its
+        order (read once): what gives a request its user."""
+        return [
+            import_string(path)(_unused_get_response)
+            for path in settings.MIDDLEWARE
+            if path in IDENTIFICATION_MIDDLEWARE
+        ]
+
     async def _serve(
         self, request: ASGIRequest, match: ResolverMatch, receive: Receive, send: Send
     ) -> None:
         security = self.security
         response = security.process_request(request) if security else None
+        if response is None and get_config().AUTHORIZE is not None:
+            # Lazy: nothing is read until the hook asks for request.auser().
+            for middleware in self.identification:
+                middleware.process_request(request)
         if response is None:
             response = await self._respond_unless_gone(request, match, receive)
             if response is None:

@@ -9,8 +9,10 @@ waiting is the Selector's level-triggered question: "is there a version whose
 sequence differs from my cursor?"
 
 The hub does no I/O and imports no Django: what keeps it current (the
-channel layer, the database) lives in :mod:`selector_app.feed`, and the one
-read it needs itself, a resource it has not seen yet, is a loader passed in.
+channel layer, the database) lives in :mod:`selector_app.feed`. Once it has
+had a full read of the store it knows every name there is, so an unknown name
+costs nothing; before that, a name it has not seen is read through a loader
+passed in, once for all the requests that ask for it at the same time.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ class Hub:
         self.synced = asyncio.Event()
         self._snapshots: dict[str, Snapshot] = {}
         self._load = load
+        #: Loads in flight before the first full read, one per name.
+        self._loading: dict[str, asyncio.Future[Snapshot | None]] = {}
         #: How many times a snapshot was stored, and each name's last store:
         #: what tells a re-read which resources changed while it ran.
         self._stores = 0
@@ -120,14 +124,48 @@ class Hub:
         return self._snapshots.get(name)
 
     async def aget(self, name: str) -> Snapshot | None:
-        """The latest version of ``name``, loaded from the store on a miss."""
+        """The latest version of ``name``; ``None`` if there is no such resource.
+
+        After the first full read the hub knows every name (new ones arrive by
+        layer message or the next re-read), so a miss is answered without I/O:
+        a flood of made-up names costs no database query. Before it, a miss is
+        loaded, once for every caller asking for that name meanwhile.
+        """
         snapshot = self._snapshots.get(name)
-        if snapshot is None:
-            loaded = await self._load(name)
+        if snapshot is None and not self.synced.is_set():
+            loaded = await self._load_shared(name)
             if loaded is not None:
                 self.advance(loaded)
                 snapshot = self._snapshots[name]
         return snapshot
+
+    async def _load_shared(self, name: str) -> Snapshot | None:
+        """Load ``name`` once for all the callers that want it at the same time."""
+        while (pending := self._loading.get(name)) is not None:
+            try:
+                # Shielded: a caller that leaves must not cancel the others' load.
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if not pending.cancelled() or (task and task.cancelling()):
+                    raise
+                # The caller that was loading it left: load it ourselves.
+        pending = asyncio.get_running_loop().create_future()
+        self._loading[name] = pending
+        try:
+            loaded = await self._load(name)
+        except asyncio.CancelledError:
+            pending.cancel()
+            raise
+        except Exception as error:
+            pending.set_exception(error)
+            pending.exception()  # retrieved: nobody may be waiting for it
+            raise
+        else:
+            pending.set_result(loaded)
+            return loaded
+        finally:
+            del self._loading[name]
 
     async def _known(self, name: str) -> Snapshot:
         snapshot = await self.aget(name)

@@ -115,6 +115,15 @@ class UnknownResource(Refused, LookupError):
     close_code = 4404
 
 
+class Forbidden(Refused, PermissionError):
+    """The ``AUTHORIZE`` hook refused this user the resource (HTTP 403, close
+    4403). Raised before the resource is looked up, with the same reason for
+    every name, so a refusal never tells whether the resource exists."""
+
+    status = 403
+    close_code = 4403
+
+
 class TooManyWaiters(Refused, RuntimeError):
     """This process holds its limit of waiting requests (HTTP 503 with
     ``Retry-After``, close 1013 "try again later")."""

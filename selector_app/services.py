@@ -163,11 +163,15 @@ def resource_create(*, name: str, data: str = "") -> Resource:
 
 
 def resource_ensure(*, name: str, length: int | None = None) -> Snapshot:
-    """Return ``name``'s current version, creating it with random data if needed."""
-    resource, _ = Resource.objects.get_or_create(
+    """Return ``name``'s current version, creating it with random data if needed
+    (and then announcing it, as :func:`resource_create` does)."""
+    resource, created = Resource.objects.get_or_create(
         name=name, defaults={"data": random_data(_length(length))}
     )
-    return Snapshot(resource.name, resource.sequence, resource.data)
+    snapshot = Snapshot(resource.name, resource.sequence, resource.data)
+    if created:
+        transaction.on_commit(partial(_announce, snapshot))
+    return snapshot
 
 
 def resource_snapshots() -> list[Snapshot]:

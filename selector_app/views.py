@@ -9,6 +9,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
 from . import endpoints
+from .access import authorize_request
 from .conf import get_config
 from .protocol import Refused, parse_cursor
 from .runtime import get_hub
@@ -36,13 +37,12 @@ def _refusal(error: Refused) -> HttpResponse:
 async def comet(request: HttpRequest, name: str | None = None) -> HttpResponse:
     """``GET /comet[/<name>]?seq=N``: answer when the sequence differs from N."""
     config = get_config()
+    name = name or config.DEFAULT_RESOURCE
     try:
         cursor = parse_cursor(request.GET.get("seq"))
-        snapshot = await get_hub().poll(
-            name or config.DEFAULT_RESOURCE,
-            cursor,
-            timeout=config.LONG_POLL_TIMEOUT,
-        )
+        # Before the lookup: a refusal must not tell whether the name exists.
+        await authorize_request(request, name)
+        snapshot = await get_hub().poll(name, cursor, timeout=config.LONG_POLL_TIMEOUT)
     except Refused as error:
         return _refusal(error)
     if snapshot is None:

@@ -18,7 +18,16 @@ from selector_app.conf import get_config
 from selector_app.outages import Outage
 
 #: Fixtures that start a process; a test using one must be marked ``slow``.
-PROCESS_FIXTURES = frozenset({"redis_server", "demo_server", "host_server"})
+PROCESS_FIXTURES = frozenset(
+    {
+        "redis_server",
+        "demo_server",
+        "host_server",
+        "demo_on",
+        "readme_server",
+        "authorizing_host",
+    }
+)
 
 
 def pytest_collection_modifyitems(items):
@@ -101,26 +110,31 @@ def redis_server(tmp_path):
         yield server
 
 
+def demo_env(directory) -> dict[str, str]:
+    """The demo's environment, with a migrated SQLite database in ``directory``."""
+    from tests.support.server import manage, project_env
+
+    env = project_env(DATABASE_URL=f"sqlite:///{directory / 'db.sqlite3'}")
+    manage("migrate", "-v0", env=env)
+    return env
+
+
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory):
     """The demo as a user runs it: a real Daphne process, SQLite, in-memory
     layer and the embedded updater, on a free port."""
-    from tests.support.server import ServerProcess, manage, project_env
+    from tests.support.server import ServerProcess
 
     directory = tmp_path_factory.mktemp("demo")
-    env = project_env(DATABASE_URL=f"sqlite:///{directory / 'db.sqlite3'}")
-    manage("migrate", "-v0", env=env)
-    with ServerProcess(env, directory / "server.log") as server:
+    with ServerProcess(demo_env(directory), directory / "server.log") as server:
         yield server
 
 
-@pytest.fixture(scope="module")
-def host_server(tmp_path_factory):
-    """tests/hostsite (the app embedded under /live/) on a real Daphne process,
-    with an admin user ``admin`` / ``admin-pass``."""
-    from tests.support.server import ServerProcess, manage, project_env
+def hostsite_env(directory) -> dict[str, str]:
+    """tests/hostsite's environment: a migrated SQLite database in
+    ``directory`` with an admin user ``admin`` / ``admin-pass``."""
+    from tests.support.server import manage, project_env
 
-    directory = tmp_path_factory.mktemp("hostsite")
     env = project_env(
         DJANGO_SETTINGS_MODULE="tests.hostsite.settings",
         DATABASE_URL=f"sqlite:///{directory / 'db.sqlite3'}",
@@ -136,8 +150,20 @@ def host_server(tmp_path_factory):
             "DJANGO_SUPERUSER_PASSWORD": "admin-pass",
         },
     )
+    return env
+
+
+@pytest.fixture(scope="module")
+def host_server(tmp_path_factory):
+    """tests/hostsite (the app embedded under /live/) on a real Daphne process,
+    with an admin user ``admin`` / ``admin-pass``."""
+    from tests.support.server import ServerProcess
+
+    directory = tmp_path_factory.mktemp("hostsite")
     server = ServerProcess(
-        env, directory / "server.log", application="tests.hostsite.asgi:application"
+        hostsite_env(directory),
+        directory / "server.log",
+        application="tests.hostsite.asgi:application",
     )
     with server:
         yield server

@@ -78,3 +78,55 @@ def test_the_publish_random_action(
     res.refresh_from_db()
     assert res.sequence == 2 and res.data != old and len(res.data) == 1024
     assert group_listener()["sequence"] == 2
+
+
+def staff_client(client, *codenames: str):
+    """``client`` signed in as a staff user with only these resource permissions."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    user = get_user_model().objects.create_user("staff", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(
+            content_type__app_label="selector_app", codename__in=codenames
+        )
+    )
+    client.force_login(user)
+    return client
+
+
+def post_publish_random(client, res: Resource, capture):
+    with capture(execute=True):
+        return client.post(
+            "/admin/selector_app/resource/",
+            {"action": "publish_random", "_selected_action": [res.pk]},
+            follow=True,
+        )
+
+
+def test_a_view_only_staff_user_is_neither_offered_nor_allowed_the_action(
+    client, db, django_capture_on_commit_callbacks
+):
+    viewer = staff_client(client, "view_resource")
+    listing = viewer.get("/admin/selector_app/resource/")
+    assert listing.status_code == 200 and ">res<" in listing.content.decode()
+    assert "publish_random" not in listing.content.decode()
+    res = Resource.objects.get(name="res")
+    response = post_publish_random(viewer, res, django_capture_on_commit_callbacks)
+    assert "Published new data" not in response.content.decode()
+    res.refresh_from_db()
+    assert res.sequence == 1  # nothing was published
+
+
+def test_a_staff_user_who_may_change_resources_may_publish(
+    client, db, django_capture_on_commit_callbacks, group_listener
+):
+    editor = staff_client(client, "view_resource", "change_resource")
+    listing = editor.get("/admin/selector_app/resource/")
+    assert 'value="publish_random"' in listing.content.decode()
+    res = Resource.objects.get(name="res")
+    response = post_publish_random(editor, res, django_capture_on_commit_callbacks)
+    assert "Published new data to 1 resource(s)." in response.content.decode()
+    res.refresh_from_db()
+    assert res.sequence == 2
+    assert group_listener()["sequence"] == 2

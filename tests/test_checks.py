@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import pytest
+from channels.security.websocket import AllowedHostsOriginValidator
 
 from selector_app import checks
+from selector_app.security import OriginValidator
 
 
 def ids(messages) -> list[str]:
@@ -89,3 +91,76 @@ def test_w002_websocket_routes_without_an_origin_validator(settings):
 def test_w002_is_silent_without_a_protocol_type_router(settings, path):
     settings.ASGI_APPLICATION = path
     assert checks.check_origin_validator() == []
+
+
+def _guarded(validator):
+    """A router whose WebSocket routes ``validator`` guards, wrapped as the
+    host site wraps it (static files, the Comet fast path)."""
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+    from selector_app.fastpath import CometFastPath
+
+    return ASGIStaticFilesHandler(
+        CometFastPath(_websocket_router(validator(_asgi_app)))
+    )
+
+
+guarded_by_the_app = _guarded(OriginValidator)
+guarded_by_channels = _guarded(AllowedHostsOriginValidator)
+wrapped_unguarded = _guarded(lambda app: app)
+
+
+@pytest.mark.parametrize("name", ["guarded_by_the_app", "guarded_by_channels"])
+def test_w002_recognises_the_apps_validator_and_channels_in_wrappers(settings, name):
+    settings.ASGI_APPLICATION = f"tests.test_checks.{name}"
+    assert checks.check_origin_validator() == []
+    settings.ASGI_APPLICATION = "tests.test_checks.wrapped_unguarded"
+    assert ids(checks.check_origin_validator()) == ["selector_app.W002"]
+
+
+#: Not a function.
+NOT_A_HOOK = {"res"}
+
+
+def can_read(user, name):
+    return True
+
+
+def reads_nothing(user):
+    return True
+
+
+@pytest.mark.parametrize(
+    ("hook", "problem"),
+    [
+        ("tests.test_checks.no_such_hook", "does not import"),
+        ("tests.nowhere.can_read", "does not import"),
+        ("tests.test_checks.NOT_A_HOOK", "not a function"),
+        ("tests.test_checks.reads_nothing", "cannot be called as can_read"),
+        (42, "must be a dotted path"),
+    ],
+)
+def test_e004_a_hook_that_does_not_import_or_does_not_fit(settings, hook, problem):
+    settings.SELECTOR_APP = {"AUTHORIZE": hook}
+    [message] = checks.check_authorize()
+    assert message.id == "selector_app.E004"
+    assert problem in message.msg and "AUTHORIZE" in message.msg
+    assert "can_read(user, name)" in message.hint
+
+
+def test_e004_is_silent_for_a_fitting_hook_or_none(settings):
+    settings.SELECTOR_APP = {"AUTHORIZE": "tests.test_checks.can_read"}
+    assert checks.check_authorize() == []
+    settings.SELECTOR_APP = {"AUTHORIZE": "tests.test_access.acan_read"}
+    assert checks.check_authorize() == []
+    settings.SELECTOR_APP = {}
+    assert checks.check_authorize() == []
+
+
+def test_e004_the_hook_needs_django_contrib_auth(settings):
+    settings.SELECTOR_APP = {"AUTHORIZE": "tests.test_checks.can_read"}
+    settings.INSTALLED_APPS = [
+        app for app in settings.INSTALLED_APPS if app != "django.contrib.auth"
+    ]
+    [message] = checks.check_authorize()
+    assert "django.contrib.auth" in message.msg

@@ -61,15 +61,27 @@ async def test_a_deleted_resource_is_forgotten_at_the_next_read(start_feed):
     assert await feed.hub.aget("res") is None
 
 
-async def test_the_hub_loads_a_resource_it_has_not_seen_from_the_database(
+async def test_a_resource_created_after_the_first_read_arrives_by_layer_message(
     start_feed,
 ):
+    """The updater's resource_ensure announces what it creates, like
+    resource_create: no process has to look the new name up."""
     from channels.db import database_sync_to_async
 
     feed = await start_feed()
     await database_sync_to_async(services.resource_ensure)(name="fresh", length=3)
+    await until(lambda: feed.hub.get("fresh") is not None)
     snapshot = await feed.hub.aget("fresh")
     assert snapshot.sequence == 1 and len(snapshot.data) == 3
+
+
+async def test_a_resource_created_without_an_announcement_arrives_by_re_read(
+    start_feed,
+):
+    feed = await start_feed(resync_interval=0.05)
+    await Resource.objects.acreate(name="quiet", data="q")
+    await until(lambda: feed.hub.get("quiet") is not None)
+    assert (await feed.hub.aget("quiet")).message == "1 q"
 
 
 async def test_malformed_and_unexpected_messages_are_ignored(start_feed, caplog):

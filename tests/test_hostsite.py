@@ -1,7 +1,9 @@
 """The app embedded in an existing site (tests/hostsite) under /live/.
 
 Every step of docs/embedding.md is in that project; these tests drive it
-through a real Daphne process with real HTTP and WebSocket clients.
+through a real Daphne process with real HTTP and WebSocket clients, and its
+AUTHORIZE hook through real Daphne and Uvicorn processes, with Comet on
+Django's path and on the fast path.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ import re
 import httpx
 import pytest
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from tests.support.server import SERVERS, ServerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
@@ -98,3 +103,103 @@ async def test_the_hosts_admin_shows_resources(host_server):
         listing = await http.get("/admin/selector_app/resource/")
     assert listing.status_code == 200
     assert ">notes<" in listing.text and ">res<" in listing.text
+
+
+# Who may read what, on every server and both Comet paths ----------------------
+
+REFUSAL = "You are not allowed to read this resource."
+
+
+@pytest.fixture(scope="module")
+def hostsite_database(tmp_path_factory):
+    from tests.conftest import hostsite_env
+
+    directory = tmp_path_factory.mktemp("hostsite-authorize")
+    return directory, hostsite_env(directory)
+
+
+@pytest.fixture(
+    scope="module",
+    params=[(server, comet) for server in SERVERS for comet in ("django", "fast")],
+    ids="-".join,
+)
+def authorizing_host(request, hostsite_database):
+    """The host site (AUTHORIZE: staff-only ``staff-notes``) on a real Daphne or
+    Uvicorn process, with Comet on Django's path or the fast path."""
+    server_name, comet = request.param
+    directory, env = hostsite_database
+    env = {**env, "HOSTSITE_COMET_FAST_PATH": "1" if comet == "fast" else "0"}
+    server = ServerProcess(
+        env,
+        directory / f"{server_name}-{comet}.log",
+        application="tests.hostsite.asgi:application",
+        server=server_name,
+    )
+    with server:
+        yield server, comet
+
+
+async def sign_in(http: httpx.AsyncClient) -> str:
+    """Sign ``http`` in as the staff user ``admin``; its session cookie."""
+    login = await http.get("/admin/login/")
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text)
+    answer = await http.post(
+        "/admin/login/?next=/admin/",
+        data={
+            "username": "admin",
+            "password": "admin-pass",
+            "csrfmiddlewaretoken": token[1],
+        },
+    )
+    assert answer.status_code == 302, answer.text[:500]
+    return http.cookies["sessionid"]
+
+
+async def test_comet_refuses_anonymous_clients_alike_for_unknown_names(
+    authorizing_host,
+):
+    server, comet = authorizing_host
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        public = await http.get("/live/comet/notes?seq=0")
+        assert public.status_code == 200
+        # Which path answered: only Django's runs XFrameOptionsMiddleware.
+        assert ("x-frame-options" in public.headers) == (comet == "django")
+        known = await http.get("/live/comet/staff-notes?seq=0")
+        unknown = await http.get("/live/comet/no-such-notes?seq=0")
+    assert known.status_code == unknown.status_code == 403
+    assert known.text == unknown.text == f"{REFUSAL}\n"
+
+
+async def test_comet_serves_the_staff_user_it_allows(authorizing_host):
+    server, _ = authorizing_host
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        await sign_in(http)
+        allowed = await http.get("/live/comet/staff-notes?seq=0")
+        assert (allowed.status_code, allowed.text) == (200, "1 for staff")
+        # Allowed to ask about any name: an unknown one is now a plain 404.
+        assert (await http.get("/live/comet/no-such-notes")).status_code == 404
+
+
+async def test_the_push_socket_closes_4403_or_serves_the_staff_user(
+    authorizing_host,
+):
+    server, _ = authorizing_host
+    base, origin = f"{server.ws_url}/live/websocket", server.origin
+    # Daphne sends close frames without their reason.
+    reason = "" if server.server == "daphne" else REFUSAL
+    async with asyncio.timeout(10):
+        for name in ("staff-notes", "no-such-notes"):
+            async with connect(f"{base}/{name}", origin=origin) as ws:
+                with pytest.raises(ConnectionClosed) as closed:
+                    await ws.recv()
+            assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (
+                4403,
+                reason,
+            )
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+            session = await sign_in(http)
+        cookie = {"Cookie": f"sessionid={session}"}
+        async with connect(
+            f"{base}/staff-notes", origin=origin, additional_headers=cookie
+        ) as ws:
+            assert await ws.recv() == "1 for staff"

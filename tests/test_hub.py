@@ -112,15 +112,112 @@ async def test_a_deleted_and_recreated_resource_works_like_a_new_one(hub):
         assert (await waiter)["x"].message == "1 new"
 
 
-async def test_aget_loads_a_miss_once_and_never_an_unknown_name_into_the_hub(
-    hub, store
+async def test_once_synced_unknown_names_cost_no_read(hub, store):
+    names = [f"random-{index}" for index in range(1000)]
+    assert [await hub.aget(name) for name in names] == [None] * 1000
+    for name in names[:10]:
+        with pytest.raises(UnknownResource):
+            await hub.poll(name, 0)
+    assert store.reads == 0
+    assert hub.get("random-1") is None
+
+
+async def test_once_synced_a_new_name_is_found_by_its_layer_message(hub, store):
+    store.rows["fresh"] = Snapshot("fresh", 1, "new")
+    assert await hub.aget("fresh") is None  # created, not announced yet
+    hub.advance(store.rows["fresh"])  # the layer message of resource_create
+    assert (await hub.aget("fresh")).message == "1 new"
+    assert store.reads == 0
+
+
+def test_a_read_that_missed_a_new_name_does_not_forget_it(hub):
+    since = hub.marker()
+    hub.advance(Snapshot("fresh", 1, "new"))  # arrives while the read runs
+    hub.reload([Snapshot("res", 1, "one")], since=since)  # read before it existed
+    assert hub.get("fresh").sequence == 1
+    hub.reload([Snapshot("res", 1, "one")], since=hub.marker())  # deleted since
+    assert hub.get("fresh") is None
+
+
+async def test_before_the_first_read_a_miss_is_loaded_and_an_unknown_name_not_kept(
+    store,
 ):
+    hub = Hub(load=store.load, max_waiting_polls=10)
     store.rows["fresh"] = Snapshot("fresh", 4, "new")
     assert (await hub.aget("fresh")).sequence == 4
     assert (await hub.aget("fresh")).sequence == 4
     assert store.reads == 1
     assert await hub.aget("missing") is None
     assert hub.get("missing") is None
+
+
+class GatedStore(Store):
+    """A store whose reads wait until the test opens the gate."""
+
+    def __init__(self, *snapshots: Snapshot) -> None:
+        super().__init__(*snapshots)
+        self.gate = asyncio.Event()
+        self.fail: Exception | None = None
+
+    async def load(self, name: str) -> Snapshot | None:
+        self.reads += 1
+        await self.gate.wait()
+        if self.fail is not None:
+            raise self.fail
+        return self.rows.get(name)
+
+
+@pytest.fixture
+def gated() -> GatedStore:
+    return GatedStore(Snapshot("res", 1, "one"))
+
+
+async def test_before_the_first_read_concurrent_misses_share_one_load(gated):
+    hub = Hub(load=gated.load, max_waiting_polls=10)
+    callers = [await waiting(hub.aget(name)) for name in ["res"] * 50 + ["x"] * 50]
+    gated.gate.set()
+    async with asyncio.timeout(1):
+        answers = await asyncio.gather(*callers)
+    assert gated.reads == 2  # one per name
+    assert [a and a.sequence for a in answers] == [1] * 50 + [None] * 50
+    assert hub._loading == {}
+
+
+async def test_a_shared_load_survives_the_caller_that_started_it_leaving(gated):
+    hub = Hub(load=gated.load, max_waiting_polls=10)
+    first = await waiting(hub.aget("res"))
+    second = await waiting(hub.aget("res"))
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    gated.gate.set()
+    async with asyncio.timeout(1):
+        assert (await second).sequence == 1
+    assert gated.reads == 2  # the second caller loaded it itself
+    # A waiting caller that is cancelled itself is cancelled, not retried.
+    gated.gate.clear()
+    hub = Hub(load=gated.load, max_waiting_polls=10)
+    first = await waiting(hub.aget("res"))
+    second = await waiting(hub.aget("res"))
+    second.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await second
+    gated.gate.set()
+    async with asyncio.timeout(1):
+        assert (await first).sequence == 1
+
+
+async def test_a_failed_shared_load_fails_every_caller_and_is_not_kept(gated):
+    hub = Hub(load=gated.load, max_waiting_polls=10)
+    callers = [await waiting(hub.aget("res")) for _ in range(3)]
+    gated.fail = OSError("database down")
+    gated.gate.set()
+    async with asyncio.timeout(1):
+        results = await asyncio.gather(*callers, return_exceptions=True)
+    assert [type(result) for result in results] == [OSError] * 3
+    assert gated.reads == 1 and hub._loading == {}
+    gated.fail = None
+    assert (await hub.aget("res")).sequence == 1
 
 
 async def test_poll_answers_at_once_when_the_cursor_differs(hub):

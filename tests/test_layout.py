@@ -17,8 +17,8 @@ PACKAGE = Path(selector_app.__file__).parent
 LAYERS = [
     {"selector", "protocol", "tasks", "signals", "outages", "_deprecated"},
     {"hub", "conf"},
-    {"models", "layers"},
-    {"services"},
+    {"models", "layers", "security"},
+    {"services", "access"},
     {"reader", "feed", "locks", "updater"},
     {"runtime"},
     {"endpoints", "views", "consumers", "fastpath", "urls", "routing"},

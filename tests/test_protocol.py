@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from selector_app.protocol import (
+    Forbidden,
     InvalidCursor,
     Snapshot,
     TooManyWaiters,
@@ -65,11 +66,12 @@ def test_differs_is_the_one_rule_of_every_transport():
 def test_each_refusal_carries_its_status_and_close_code():
     codes = {
         error: (error.status, error.close_code)
-        for error in (InvalidCursor, UnknownResource, TooManyWaiters)
+        for error in (InvalidCursor, UnknownResource, Forbidden, TooManyWaiters)
     }
     assert codes == {
         InvalidCursor: (400, 4400),
         UnknownResource: (404, 4404),
+        Forbidden: (403, 4403),
         TooManyWaiters: (503, 1013),
     }
 

@@ -71,6 +71,7 @@ SELECTOR_APP = {
     "BASE_TEMPLATE": "host_base.html",
     "EMBEDDED_UPDATER": True,
     "UPDATE_INTERVAL": 0.5,
+    "AUTHORIZE": "tests.hostsite.access.can_read",  # who may read what
 }
 
 STATIC_URL = "/assets/"
