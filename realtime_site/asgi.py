@@ -14,7 +14,10 @@ from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from selector_app.fastpath import CometFastPath  # noqa: E402
-from selector_app.routing import websocket_urlpatterns  # noqa: E402
+from selector_app.routing import (  # noqa: E402
+    websocket_fallback,
+    websocket_urlpatterns,
+)
 
 http_app = django_asgi_app
 if os.environ.get("SELECTOR_COMET_FAST_PATH", "1") == "1":
@@ -29,6 +32,8 @@ if settings.DEBUG or os.environ.get("SELECTOR_SERVE_STATIC") == "1":
 application = ProtocolTypeRouter(
     {
         "http": http_app,
-        "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
+        "websocket": AllowedHostsOriginValidator(
+            URLRouter([*websocket_urlpatterns, websocket_fallback])
+        ),
     }
 )

@@ -9,10 +9,17 @@ from typing import Any
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.http import QueryDict
 
 from .conf import get_config
-from .protocol import Refused, Snapshot, close_reason, parse_cursor
+from .protocol import (
+    Query,
+    Refused,
+    Snapshot,
+    UnknownEndpoint,
+    close_reason,
+    parse_cursor,
+    parse_query,
+)
 from .runtime import get_hub, tune_gc
 from .tasks import OwnedTasks
 
@@ -75,8 +82,10 @@ class SelectorConsumer(AsyncWebsocketConsumer):
         """Close with the refusal's code and its reason."""
         await self.close(code=error.close_code, reason=close_reason(str(error)))
 
-    def query(self) -> QueryDict:
-        return QueryDict(self.scope.get("query_string", b"").decode("latin-1"))
+    def query(self) -> Query:
+        """The socket's query; a malformed one raises ``MalformedQuery``
+        (a :class:`Refused`: call it where refusals are handled)."""
+        return parse_query(self.scope.get("query_string", b""))
 
     async def disconnect(self, code: int) -> None:
         await self.tasks.aclose()
@@ -108,6 +117,22 @@ class PushConsumer(SelectorConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data=None) -> None:
         """Frames from the client are ignored."""
+
+
+class UnknownEndpointConsumer(SelectorConsumer):
+    """A handshake to a path no WebSocket route matches: closed 4404.
+
+    Channels' ``URLRouter`` raises ``ValueError`` for such a path, which both
+    servers turn into a 500 and a traceback in the log. Routed last (see
+    ``selector_app.routing.websocket_fallback``), this answers it like an
+    unknown resource instead: accepted, then closed with a reason.
+    """
+
+    async def connect(self) -> None:
+        await self.accept()
+        await self.refuse(
+            UnknownEndpoint("There is no WebSocket endpoint at this path.")
+        )
 
 
 def echo_reply(text: str) -> str:

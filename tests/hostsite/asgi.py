@@ -13,7 +13,10 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 from django.urls import path  # noqa: E402
 
-from selector_app.routing import websocket_urlpatterns  # noqa: E402
+from selector_app.routing import (  # noqa: E402
+    websocket_fallback,
+    websocket_urlpatterns,
+)
 
 from .consumers import PingConsumer  # noqa: E402
 
@@ -28,6 +31,7 @@ application = ProtocolTypeRouter(
                         path("ws/ping", PingConsumer.as_asgi()),
                         # The same prefix as the URL include.
                         path("live/", URLRouter(websocket_urlpatterns)),
+                        websocket_fallback,  # last: unknown paths get 4404
                     ]
                 )
             )

@@ -1,4 +1,4 @@
-"""Real server processes for end-to-end tests: Daphne on a free port.
+"""Real server processes for end-to-end tests: Daphne or Uvicorn on a free port.
 
 Each server gets its own environment (database URL, channel layer, settings
 module) and a log file whose tail is shown when something goes wrong.
@@ -59,8 +59,12 @@ def manage(*args: str, env: dict[str, str], timeout: float = 60) -> str:
     return result.stdout
 
 
+#: The ASGI servers the app supports, as ``ServerProcess(server=...)`` names them.
+SERVERS = ("daphne", "uvicorn")
+
+
 class ServerProcess:
-    """One Daphne process serving an ASGI application on 127.0.0.1."""
+    """One Daphne (or Uvicorn) process serving an ASGI application on 127.0.0.1."""
 
     def __init__(
         self,
@@ -69,7 +73,11 @@ class ServerProcess:
         *,
         application: str = "realtime_site.asgi:application",
         port: int | None = None,
+        server: str = "daphne",
     ) -> None:
+        if server not in SERVERS:
+            raise ValueError(f"server must be one of {SERVERS}, got {server!r}.")
+        self.server = server
         self.env = env
         self.log_path = log_path
         self.application = application
@@ -92,16 +100,7 @@ class ServerProcess:
         """Start the server and return once it accepts connections."""
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                self.application,
-            ],
+            self.command(),
             env=self.env,
             cwd=ROOT,
             stdout=log,
@@ -121,6 +120,19 @@ class ServerProcess:
         raise RuntimeError(
             f"The server did not listen within {timeout} s:\n{self.log_tail()}"
         )
+
+    def command(self) -> list[str]:
+        """The server's command line, listening on 127.0.0.1:``port``."""
+        port = str(self.port)
+        if self.server == "uvicorn":
+            return [
+                *(sys.executable, "-m", "uvicorn", self.application),
+                *("--host", "127.0.0.1", "--port", port, "--lifespan", "off"),
+            ]
+        return [
+            *(sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", port),
+            self.application,
+        ]
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the server (SIGTERM, then SIGKILL) and reap it."""
