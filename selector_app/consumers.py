@@ -78,6 +78,23 @@ class SelectorConsumer(AsyncWebsocketConsumer):
             logger.exception("A task of %s failed; closing.", type(self).__name__)
             await self.close(code=1011)
 
+    async def close(self, code: int | None = None, reason: str | None = None) -> None:
+        """Close, with ``code`` moved to the private range where the server
+        refuses it.
+
+        Daphne (autobahn) sends only 1000 and 3000-4999 from the server side
+        and raises for the protocol's 1008/1009/1011, which would turn a
+        refusal into an "Exception inside application" and a 1011. There the
+        client gets ``code + 3000`` (4009 for 1009) with the same reason.
+        """
+        try:
+            await super().close(code=code, reason=reason)
+        except Exception:
+            if code is None or not 1000 < code < 3000:
+                raise
+            logger.debug("The server refused close code %s.", code, exc_info=True)
+            await super().close(code=code + 3000, reason=reason)
+
     async def refuse(self, error: Refused) -> None:
         """Close with the refusal's code and its reason."""
         await self.close(code=error.close_code, reason=close_reason(str(error)))

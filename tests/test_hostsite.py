@@ -12,6 +12,7 @@ import re
 import httpx
 import pytest
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
@@ -62,6 +63,16 @@ async def test_sockets_under_the_prefix_beside_the_hosts_own(host_server):
         async with connect(f"{base}/ws/ping", origin=origin) as ws:
             await ws.send("ping")
             assert await ws.recv() == "pong anonymous"
+
+
+async def test_a_socket_path_no_route_matches_is_closed_4404(host_server):
+    base, origin = host_server.ws_url, host_server.origin
+    for path in ("/live/nowhere", "/live/websocket/a/b", "/nowhere"):
+        async with asyncio.timeout(10), connect(base + path, origin=origin) as ws:
+            with pytest.raises(ConnectionClosed):
+                await ws.recv()
+        assert ws.close_code == 4404, path
+    assert "Traceback" not in host_server.log_path.read_text()
 
 
 async def test_a_live_panel_in_the_hosts_own_page_and_its_own_model(host_server):

@@ -128,6 +128,7 @@ class ServerProcess:
             return [
                 *(sys.executable, "-m", "uvicorn", self.application),
                 *("--host", "127.0.0.1", "--port", port, "--lifespan", "off"),
+                *("--ws", "websockets-sansio"),  # as docs/deployment.md runs it
             ]
         return [
             *(sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", port),

@@ -1,9 +1,9 @@
 """Raw HTTP/1.1 and WebSocket exchanges over TCP, for hostile-client tests.
 
 ``httpx`` and ``websockets`` refuse to send what a hostile client sends
-(invalid UTF-8 in a request line, a 60 KB path, a malformed ``Host``), so the
-fuzz tests against real servers write the bytes themselves and read back just
-enough to tell what the server answered.
+(invalid UTF-8 in a request line, a 60 KB path, a malformed ``Host``, an
+unmasked or invalid frame), so the fuzz tests against real servers write the
+bytes themselves and read back just enough to tell what the server answered.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ TIMEOUT = 10.0
 
 @dataclass(frozen=True)
 class HttpReply:
-    """The status line and body of a raw HTTP exchange; ``status`` is
-    ``None`` when the server closed the connection without answering."""
+    """The status and body of a raw HTTP exchange; ``status`` is ``None``
+    when the server closed the connection without answering."""
 
     status: int | None
     head: bytes
@@ -31,12 +31,12 @@ class HttpReply:
 
 @dataclass(frozen=True)
 class WsOutcome:
-    """What a raw WebSocket handshake led to.
+    """What a raw WebSocket led to.
 
     ``status`` is the handshake's HTTP status (101 when accepted). After an
-    accept, ``first`` is the first thing the server said: ``"text"`` (with
-    ``text``), ``"close"`` (with ``code`` and ``reason``) or ``"eof"`` (the
-    connection dropped without a close frame, what a client sees as 1006).
+    accept, ``first`` is what the server said: ``"text"`` (with ``text``),
+    ``"close"`` (with ``code`` and ``reason``) or ``"eof"`` (the connection
+    dropped without a close frame, what a browser reports as 1006).
     """
 
     status: int | None
@@ -46,12 +46,15 @@ class WsOutcome:
     reason: str = ""
 
 
+Headers = tuple[tuple[bytes, bytes], ...]
+
+
 def request_bytes(
     target: bytes,
     *,
     method: bytes = b"GET",
     host: bytes | None = b"127.0.0.1",
-    headers: tuple[tuple[bytes, bytes], ...] = (),
+    headers: Headers = (),
 ) -> bytes:
     """An HTTP/1.1 request with ``Connection: close``, exactly these bytes."""
     lines = [method + b" " + target + b" HTTP/1.1"]
@@ -77,69 +80,97 @@ async def http_exchange(port: int, request: bytes) -> HttpReply:
     return HttpReply(_status(head), head, body)
 
 
-async def ws_exchange(
-    port: int,
-    target: bytes,
-    *,
-    headers: tuple[tuple[bytes, bytes], ...] = (),
-) -> WsOutcome:
+class RawSocket:
+    """A WebSocket client that sends whatever frames it is told to.
+
+    ``async with RawSocket(port, target) as ws``: ``ws.status`` is the
+    handshake's status; then :meth:`send` frames and read with :meth:`next`.
+    """
+
+    def __init__(self, port: int, target: bytes, headers: Headers = ()) -> None:
+        self.port, self.target, self.headers = port, target, headers
+        self.status: int | None = None
+
+    async def __aenter__(self) -> RawSocket:
+        key = base64.b64encode(os.urandom(16))
+        upgrade = (
+            (b"Upgrade", b"websocket"),
+            (b"Connection", b"Upgrade"),
+            (b"Sec-WebSocket-Key", key),
+            (b"Sec-WebSocket-Version", b"13"),
+            *self.headers,
+        )
+        lines = [b"GET " + self.target + b" HTTP/1.1", b"Host: 127.0.0.1"]
+        lines.extend(name + b": " + value for name, value in upgrade)
+        async with asyncio.timeout(TIMEOUT):
+            self.reader, self.writer = await asyncio.open_connection(
+                "127.0.0.1", self.port
+            )
+            self.writer.write(b"\r\n".join(lines) + b"\r\n\r\n")
+            await self.writer.drain()
+            self.status = _status(await _read_head(self.reader))
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.writer.close()
+        await _closed(self.writer)
+
+    async def send(self, opcode: int, payload: bytes, *, masked: bool = True) -> None:
+        self.writer.write(client_frame(opcode, payload, masked=masked))
+        await self.writer.drain()
+
+    async def next(self, skip: str | None = None) -> WsOutcome:
+        """The next text frame (one not starting with ``skip``), close frame
+        or end of the connection; a close frame is answered, as a client must."""
+        async with asyncio.timeout(TIMEOUT):
+            while True:
+                try:
+                    opcode, payload = await _read_frame(self.reader)
+                except (asyncio.IncompleteReadError, ConnectionResetError):
+                    return WsOutcome(self.status, "eof")
+                if opcode == 0x1:
+                    text = payload.decode()
+                    if skip is None or not text.startswith(skip):
+                        return WsOutcome(self.status, "text", text=text)
+                elif opcode == 0x8:
+                    code = struct.unpack("!H", payload[:2])[0] if payload else 1005
+                    with contextlib.suppress(OSError):
+                        await self.send(0x8, payload[:2])
+                    reason = payload[2:].decode()
+                    return WsOutcome(self.status, "close", code=code, reason=reason)
+                # pings, pongs and binary frames: keep reading
+
+
+async def ws_exchange(port: int, target: bytes, *, headers: Headers = ()) -> WsOutcome:
     """Open a WebSocket at ``target`` (raw bytes), return the first thing the
     server says after the handshake, and close cleanly."""
-    key = base64.b64encode(os.urandom(16))
-    upgrade = (
-        (b"Upgrade", b"websocket"),
-        (b"Connection", b"Upgrade"),
-        (b"Sec-WebSocket-Key", key),
-        (b"Sec-WebSocket-Version", b"13"),
-        *headers,
-    )
-    lines = [b"GET " + target + b" HTTP/1.1", b"Host: 127.0.0.1"]
-    lines.extend(name + b": " + value for name, value in upgrade)
-    async with asyncio.timeout(TIMEOUT):
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            writer.write(b"\r\n".join(lines) + b"\r\n\r\n")
-            await writer.drain()
-            head = await _read_head(reader)
-            status = _status(head)
-            if status != 101:
-                return WsOutcome(status)
-            return await _first_frame(reader, writer)
-        finally:
-            writer.close()
-            await _closed(writer)
+    async with RawSocket(port, target, headers) as ws:
+        if ws.status != 101:
+            return WsOutcome(ws.status)
+        outcome = await ws.next()
+        if outcome.first == "text":
+            with contextlib.suppress(OSError):
+                await ws.send(0x8, struct.pack("!H", 1000))
+                await ws.next(skip="")  # the server's close frame, or the end
+        return outcome
 
 
-async def _first_frame(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-) -> WsOutcome:
-    while True:
-        try:
-            opcode, payload = await _read_frame(reader)
-        except asyncio.IncompleteReadError:
-            return WsOutcome(101, "eof")
-        if opcode == 0x1:
-            writer.write(client_frame(0x8, struct.pack("!H", 1000)))
-            return WsOutcome(101, "text", text=payload.decode())
-        if opcode == 0x8:
-            code = struct.unpack("!H", payload[:2])[0] if payload else 1005
-            writer.write(client_frame(0x8, payload[:2]))
-            return WsOutcome(101, "close", code=code, reason=payload[2:].decode())
-        # pings, pongs and binary frames: keep reading
-
-
-def client_frame(opcode: int, payload: bytes) -> bytes:
-    """One final, masked client frame (RFC 6455 section 5.2)."""
-    mask = os.urandom(4)
+def client_frame(opcode: int, payload: bytes, *, masked: bool = True) -> bytes:
+    """One final client frame (RFC 6455 section 5.2); clients must mask."""
+    bit = 0x80 if masked else 0
     length = len(payload)
     if length < 126:
-        header = struct.pack("!BB", 0x80 | opcode, 0x80 | length)
+        header = struct.pack("!BB", 0x80 | opcode, bit | length)
     elif length < 1 << 16:
-        header = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, length)
+        header = struct.pack("!BBH", 0x80 | opcode, bit | 126, length)
     else:
-        header = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, length)
-    masked = bytes(byte ^ mask[i % 4] for i, byte in enumerate(payload))
-    return header + mask + masked
+        header = struct.pack("!BBQ", 0x80 | opcode, bit | 127, length)
+    if not masked:
+        return header + payload
+    mask = os.urandom(4)
+    key = (mask * (length // 4 + 1))[:length]
+    body = int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")
+    return header + mask + body.to_bytes(length, "big")
 
 
 async def _read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
@@ -157,6 +188,8 @@ async def _read_head(reader: asyncio.StreamReader) -> bytes:
         return (await reader.readuntil(b"\r\n\r\n"))[:-4]
     except asyncio.IncompleteReadError as error:
         return error.partial
+    except ConnectionResetError:
+        return b""
 
 
 async def _read_all(reader: asyncio.StreamReader) -> bytes:
