@@ -189,7 +189,7 @@ def refusing_protocol_codes(app):
         async def checked_send(message):
             code = message.get("code", 1000)
             if message["type"] == "websocket.close" and 1000 < code < 3000:
-                raise Exception(f"invalid close code {code}")
+                raise Exception(f"invalid close code {code} (must be 1000 or ...)")
             await send(message)
 
         await app(scope, receive, checked_send)

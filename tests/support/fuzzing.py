@@ -27,7 +27,8 @@ HELD = "held"
 
 #: Every answer each endpoint may give. HTTP: the status. WebSocket: the
 #: handshake's HTTP status when refused (403), else the first thing the
-#: server says after accepting: ``DATA``, ``HELD`` or a close code.
+#: server says after accepting: ``DATA``, ``HELD`` or a close code. A close
+#: code 1xxx the server refuses to send goes out as 1xxx + 3000 on Daphne.
 ALLOWED: dict[str, frozenset[int | str]] = {
     # Page: 400 is Django's answer to a Host not in ALLOWED_HOSTS.
     "/": frozenset({200, 400, 404, 405}),
@@ -37,8 +38,9 @@ ALLOWED: dict[str, frozenset[int | str]] = {
     # Push: 4400 bad query or cursor, 4404 unknown resource, 1013 overloaded.
     "/websocket": frozenset({403, DATA, HELD, 4400, 4404, 1013}),
     "/websocket/<name>": frozenset({403, DATA, HELD, 4400, 4404, 1013}),
-    # Echo and tick: 1009 for a frame (or its echo) over the size limit.
-    "/bidirectional": frozenset({403, DATA, 1009}),
+    # Echo and tick: 1009 for a frame (or its echo) over the size limit; 4009
+    # where the server refuses to send 1009 (Daphne: SelectorConsumer.close).
+    "/bidirectional": frozenset({403, DATA, 1009, 4009}),
     # Paths no route matches: Django's 404 (400 for a bad Host), and the
     # WebSocket fallback route's 4404.
     "http elsewhere": frozenset({400, 404, 405}),
