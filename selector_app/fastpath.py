@@ -12,7 +12,9 @@ What the fast path keeps: the URL configuration decides what is Comet (so any
 mount prefix works), ``ALLOWED_HOSTS`` is enforced (a bad ``Host`` goes to
 Django, which answers 400 and logs it as usual), ``SecurityMiddleware``'s
 redirect and headers are applied when it is installed, a disconnect cancels
-the held view, and an exception becomes Django's 500 response.
+the held view, and an exception becomes Django's 500 response. A request it
+cannot even build (a query that is not UTF-8) is the protocol's 400, never a
+traceback.
 
 What it skips, so use it only when your Comet endpoint needs none of it: the
 rest of ``MIDDLEWARE`` (CORS headers, authentication, rate limiting...), and
