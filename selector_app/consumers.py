@@ -91,7 +91,7 @@ class SelectorConsumer(AsyncWebsocketConsumer):
             await super().close(code=code, reason=reason)
         except Exception as error:
             # autobahn raises a bare Exception("invalid close code ...").
-            if code is None or not 1000 < code < 3000 or "close code" not in str(error):
+            if code is None or not 1000 < code < 2000 or "close code" not in str(error):
                 raise
             logger.debug("The server refused close code %s.", code, exc_info=True)
             await super().close(code=code + 3000, reason=reason)
