@@ -13,7 +13,10 @@ from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from selector_app.fastpath import CometFastPath  # noqa: E402
-from selector_app.routing import websocket_urlpatterns  # noqa: E402
+from selector_app.routing import (  # noqa: E402
+    websocket_fallback,
+    websocket_urlpatterns,
+)
 from selector_app.security import OriginValidator  # noqa: E402
 
 http_app = django_asgi_app
@@ -30,6 +33,8 @@ application = ProtocolTypeRouter(
     {
         "http": http_app,
         # Browsers only from ALLOWED_HOSTS; clients without Origin (websocat) too.
-        "websocket": OriginValidator(URLRouter(websocket_urlpatterns)),
+        "websocket": OriginValidator(
+            URLRouter([*websocket_urlpatterns, websocket_fallback])
+        ),
     }
 )

@@ -9,11 +9,18 @@ from typing import Any
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.http import QueryDict
 
 from .access import authorize_scope
 from .conf import get_config
-from .protocol import Refused, Snapshot, close_reason, parse_cursor
+from .protocol import (
+    Query,
+    Refused,
+    Snapshot,
+    UnknownEndpoint,
+    close_reason,
+    parse_cursor,
+    parse_query,
+)
 from .runtime import get_hub, tune_gc
 from .tasks import OwnedTasks
 
@@ -72,12 +79,32 @@ class SelectorConsumer(AsyncWebsocketConsumer):
             logger.exception("A task of %s failed; closing.", type(self).__name__)
             await self.close(code=1011)
 
+    async def close(self, code: int | None = None, reason: str | None = None) -> None:
+        """Close, with ``code`` moved to the private range where the server
+        refuses it.
+
+        Daphne (autobahn) sends only 1000 and 3000-4999 from the server side
+        and raises for the protocol's 1008/1009/1011, which would turn a
+        refusal into an "Exception inside application" and a 1011. There the
+        client gets ``code + 3000`` (4009 for 1009) with the same reason.
+        """
+        try:
+            await super().close(code=code, reason=reason)
+        except Exception as error:
+            # autobahn raises a bare Exception("invalid close code ...").
+            if code is None or not 1000 < code < 2000 or "close code" not in str(error):
+                raise
+            logger.debug("The server refused close code %s.", code, exc_info=True)
+            await super().close(code=code + 3000, reason=reason)
+
     async def refuse(self, error: Refused) -> None:
         """Close with the refusal's code and its reason."""
         await self.close(code=error.close_code, reason=close_reason(str(error)))
 
-    def query(self) -> QueryDict:
-        return QueryDict(self.scope.get("query_string", b"").decode("latin-1"))
+    def query(self) -> Query:
+        """The socket's query; a malformed one raises ``MalformedQuery``
+        (a :class:`Refused`: call it where refusals are handled)."""
+        return parse_query(self.scope.get("query_string", b""))
 
     async def disconnect(self, code: int) -> None:
         await self.tasks.aclose()
@@ -110,6 +137,22 @@ class PushConsumer(SelectorConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data=None) -> None:
         """Frames from the client are ignored."""
+
+
+class UnknownEndpointConsumer(SelectorConsumer):
+    """A handshake to a path no WebSocket route matches: closed 4404.
+
+    Channels' ``URLRouter`` raises ``ValueError`` for such a path, which both
+    servers turn into a 500 and a traceback in the log. Routed last (see
+    ``selector_app.routing.websocket_fallback``), this answers it like an
+    unknown resource instead: accepted, then closed with a reason.
+    """
+
+    async def connect(self) -> None:
+        await self.accept()
+        await self.refuse(
+            UnknownEndpoint("There is no WebSocket endpoint at this path.")
+        )
 
 
 def echo_reply(text: str) -> str:

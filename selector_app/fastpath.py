@@ -12,7 +12,9 @@ What the fast path keeps: the URL configuration decides what is Comet (so any
 mount prefix works), ``ALLOWED_HOSTS`` is enforced (a bad ``Host`` goes to
 Django, which answers 400 and logs it as usual), ``SecurityMiddleware``'s
 redirect and headers are applied when it is installed, a disconnect cancels
-the held view, and an exception becomes Django's 500 response.
+the held view, and an exception becomes Django's 500 response. A request it
+cannot even build (a query that is not UTF-8) is the protocol's 400, never a
+traceback.
 
 With ``SELECTOR_APP["AUTHORIZE"]`` set, the view must know the user: the
 fast path then applies ``SessionMiddleware`` and ``AuthenticationMiddleware``
@@ -31,22 +33,23 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from io import BytesIO
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.core.exceptions import DisallowedHost
 from django.core.handlers.asgi import ASGIRequest, get_script_prefix
 from django.core.handlers.exception import response_for_exception
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseServerError
 from django.middleware.security import SecurityMiddleware
 from django.urls import Resolver404, ResolverMatch, get_resolver
 from django.utils.module_loading import import_string
 
 from . import views
 from .conf import get_config
+from .protocol import MalformedQuery
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -60,6 +63,14 @@ IDENTIFICATION_MIDDLEWARE = (
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
 )
+
+#: How many Comet paths the fast path remembers the resolution of, and the
+#: longest it remembers: a resource's path is short, and a client sending
+#: long or ever-new paths must not grow the process (or push /comet out).
+MAX_CACHED_MATCHES = 1024
+MAX_CACHED_PATH = 256
+
+logger = logging.getLogger(__name__)
 
 
 def _unused_get_response(request: Any) -> HttpResponse:  # pragma: no cover
@@ -83,17 +94,28 @@ class CometFastPath:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         match = self._match(scope)
-        if match is not None:
+        if match is None:
+            await self.app(scope, receive, send)
+            return
+        try:
             request = ASGIRequest(scope, BytesIO())
-            try:
-                request.get_host()
-            except DisallowedHost:
-                pass  # Django answers and logs it the way it always does.
-            else:
-                request.resolver_match = match
-                await self._serve(request, match, receive, send)
-                return
-        await self.app(scope, receive, send)
+            request.get_host()
+        except UnicodeDecodeError:
+            # Django would answer 400 too, but log a traceback for it.
+            response = views.refusal(
+                MalformedQuery("The query string is not valid UTF-8.")
+            )
+        except Exception:
+            # A bad Host (DisallowedHost) or anything else Django's handler
+            # knows how to answer and log: it builds its own request.
+            await self.app(scope, receive, send)
+            return
+        else:
+            request.resolver_match = match
+            response = await self._respond(request, match, receive)
+            if response is None:
+                return  # the client went away while the request was held
+        await _send_response(response, send)
 
     def _match(self, scope: Scope) -> ResolverMatch | None:
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
@@ -119,22 +141,27 @@ class CometFastPath:
             if path in IDENTIFICATION_MIDDLEWARE
         ]
 
-    async def _serve(
-        self, request: ASGIRequest, match: ResolverMatch, receive: Receive, send: Send
-    ) -> None:
+    async def _respond(
+        self, request: ASGIRequest, match: ResolverMatch, receive: Receive
+    ) -> HttpResponse | None:
+        """The response, or ``None`` if the client went away first; whatever
+        fails on the way is Django's 500 (or its 400 for a suspicious
+        request), as in Django's own handler."""
         security = self.security
-        response = security.process_request(request) if security else None
-        if response is None and get_config().AUTHORIZE is not None:
-            # Lazy: nothing is read until the hook asks for request.auser().
-            for middleware in self.identification:
-                middleware.process_request(request)
-        if response is None:
+        try:
+            response = security.process_request(request) if security else None
+            if response is not None:
+                return response
+            if get_config().AUTHORIZE is not None:
+                # Lazy: nothing is read until the hook asks for request.auser().
+                for middleware in self.identification:
+                    middleware.process_request(request)
             response = await self._respond_unless_gone(request, match, receive)
-            if response is None:
-                return  # the client went away while the request was held
-            if security:
+            if response is not None and security:
                 response = security.process_response(request, response)
-        await _send_response(response, send)
+            return response
+        except Exception as error:
+            return await _exception_response(request, error)
 
     async def _respond_unless_gone(
         self, request: ASGIRequest, match: ResolverMatch, receive: Receive
@@ -154,15 +181,39 @@ class CometFastPath:
         return answer.result()
 
 
-@functools.lru_cache(maxsize=1024)
 def _comet_match(urlconf: str, path_info: str) -> ResolverMatch | None:
     """What ``path_info`` resolves to, if that is the Comet view.
 
     Resolving walks the URL patterns, a fifth of a reply's CPU; clients ask
-    for the same few paths again and again. Keyed by the URL configuration
-    too, so that changing ``ROOT_URLCONF`` (tests do) cannot serve a stale
-    answer; the match is never modified, so sharing it is safe.
+    for the same few paths again and again, so matches are cached. Only
+    matches: a client inventing paths (misses, or Comet paths too long to be
+    a resource's) is resolved each time and costs no memory.
     """
+    if len(path_info) > MAX_CACHED_PATH:
+        return _resolve_comet(urlconf, path_info)
+    try:
+        return _cached_comet_match(urlconf, path_info)
+    except _NotComet:
+        return None
+
+
+class _NotComet(Exception):
+    """Raised so that ``lru_cache`` does not keep a miss (it keeps no
+    exceptions)."""
+
+
+@functools.lru_cache(maxsize=MAX_CACHED_MATCHES)
+def _cached_comet_match(urlconf: str, path_info: str) -> ResolverMatch:
+    # Keyed by the URL configuration too, so that changing ROOT_URLCONF
+    # (tests do) cannot serve a stale answer; the match is never modified, so
+    # sharing it is safe.
+    match = _resolve_comet(urlconf, path_info)
+    if match is None:
+        raise _NotComet
+    return match
+
+
+def _resolve_comet(urlconf: str, path_info: str) -> ResolverMatch | None:
     try:
         match = get_resolver(urlconf).resolve(path_info)
     except Resolver404:
@@ -174,11 +225,19 @@ async def _call_view(request: ASGIRequest, match: ResolverMatch) -> HttpResponse
     try:
         return await match.func(request, *match.args, **match.kwargs)
     except Exception as error:
-        # What Django's handler does: log to django.request, then the 500
-        # page (the debug page under DEBUG).
+        return await _exception_response(request, error)
+
+
+async def _exception_response(request: ASGIRequest, error: Exception) -> HttpResponse:
+    """What Django's handler does: log to django.request, then the 500 page
+    (the debug page under DEBUG); a plain 500 if even that fails."""
+    try:
         return await sync_to_async(response_for_exception, thread_sensitive=False)(
             request, error
         )
+    except Exception:
+        logger.exception("Rendering the error page for %s failed.", request.path)
+        return HttpResponseServerError()
 
 
 async def _disconnected(receive: Receive) -> None:

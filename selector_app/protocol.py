@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 #: The channel-layer message type that announces a new version.
 PUBLISHED = "resource.published"
@@ -20,7 +21,12 @@ PUBLISHED = "resource.published"
 #: A close frame's reason must fit in 123 bytes of UTF-8.
 MAX_REASON = 123
 
+#: A query with more fields than this is refused (Django's own default for
+#: ``DATA_UPLOAD_MAX_NUMBER_FIELDS``); no endpoint reads more than a few.
+MAX_QUERY_FIELDS = 1000
+
 _CURSOR = re.compile(r"[0-9]{1,18}")
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +93,73 @@ def parse_cursor(raw: str | None) -> int:
     return int(raw)
 
 
+class Query:
+    """A query string's parameters, read by :func:`parse_query`.
+
+    The two accessors every transport uses, with ``QueryDict``'s meaning:
+    ``get`` is the last value of a repeated name, ``getlist`` all of them.
+    """
+
+    __slots__ = ("_fields",)
+
+    def __init__(self, fields: dict[str, list[str]]) -> None:
+        self._fields = fields
+
+    def get(self, name: str) -> str | None:
+        values = self._fields.get(name)
+        return values[-1] if values else None
+
+    def getlist(self, name: str) -> list[str]:
+        return list(self._fields.get(name, ()))
+
+
+def parse_query(raw: bytes | str) -> Query:
+    """Read a query string without ever failing in a way a client can cause.
+
+    Every transport reads its query here, so that every malformed one (more
+    than :data:`MAX_QUERY_FIELDS` fields, a ``%`` not followed by two hex
+    digits, bytes that are not UTF-8 before or after percent-decoding) is
+    the same :class:`MalformedQuery`: a 400 or a close 4400 with a reason,
+    never Django's ``TooManyFieldsSent`` or a ``UnicodeDecodeError`` after
+    the socket was accepted.
+    """
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode()
+        except UnicodeDecodeError:
+            raise MalformedQuery("The query string is not valid UTF-8.") from None
+    fields: dict[str, list[str]] = {}
+    if not raw:
+        return Query(fields)
+    # Counted before splitting: a refused query costs no list of its fields.
+    if raw.count("&") >= MAX_QUERY_FIELDS:
+        raise MalformedQuery(
+            f"A query string may have at most {MAX_QUERY_FIELDS} fields."
+        )
+    for item in raw.split("&"):
+        if item:
+            name, _, value = item.partition("=")
+            fields.setdefault(_unescape(name), []).append(_unescape(value))
+    return Query(fields)
+
+
+def _unescape(text: str) -> str:
+    if "+" in text:
+        text = text.replace("+", " ")
+    if "%" not in text:
+        return text
+    if _BAD_ESCAPE.search(text):
+        raise MalformedQuery(
+            "The query string has a % that is not followed by two hex digits."
+        )
+    try:
+        return unquote(text, errors="strict")
+    except UnicodeDecodeError:
+        raise MalformedQuery(
+            "The query string is not valid UTF-8 once percent-decoded."
+        ) from None
+
+
 def close_reason(text: str) -> str:
     """``text`` cut to what a WebSocket close frame can carry."""
     return text.encode()[:MAX_REASON].decode(errors="ignore")
@@ -108,6 +181,11 @@ class InvalidCursor(Refused, ValueError):
     """A ``seq`` that is not 1 to 18 decimal digits (HTTP 400, close 4400)."""
 
 
+class MalformedQuery(Refused, ValueError):
+    """A query string that cannot be read: too many fields, a bad
+    percent-escape or text that is not UTF-8 (HTTP 400, close 4400)."""
+
+
 class UnknownResource(Refused, LookupError):
     """No resource has this name (HTTP 404, close 4404)."""
 
@@ -122,6 +200,14 @@ class Forbidden(Refused, PermissionError):
 
     status = 403
     close_code = 4403
+
+
+class UnknownEndpoint(Refused, LookupError):
+    """No WebSocket route matches the path (close 4404, like an unknown
+    resource; HTTP has Django's own 404)."""
+
+    status = 404
+    close_code = 4404
 
 
 class TooManyWaiters(Refused, RuntimeError):

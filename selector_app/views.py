@@ -11,7 +11,7 @@ from django.views.decorators.http import require_safe
 from . import endpoints
 from .access import authorize_request
 from .conf import get_config
-from .protocol import Refused, parse_cursor
+from .protocol import Refused, parse_cursor, parse_query
 from .runtime import get_hub
 
 TEXT = "text/plain; charset=utf-8"
@@ -23,7 +23,8 @@ def _text(status: int, body: str = "") -> HttpResponse:
     return response
 
 
-def _refusal(error: Refused) -> HttpResponse:
+def refusal(error: Refused) -> HttpResponse:
+    """The response for a refusal: its status and its one-line reason."""
     response = _text(error.status, f"{error}\n")
     if error.status == 503:  # too many waiters, or the database is away
         response["Retry-After"] = str(get_config().RETRY_AFTER)
@@ -39,17 +40,21 @@ async def comet(request: HttpRequest, name: str | None = None) -> HttpResponse:
     config = get_config()
     name = name or config.DEFAULT_RESOURCE
     try:
-        cursor = parse_cursor(request.GET.get("seq"))
+        # Not request.GET: Django raises TooManyFieldsSent (a 500 under DEBUG)
+        # and hides bad escapes; the protocol's parser refuses them with 400.
+        query = parse_query(request.META.get("QUERY_STRING", ""))
+        cursor = parse_cursor(query.get("seq"))
         # Before the lookup: a refusal must not tell whether the name exists.
         await authorize_request(request, name)
         snapshot = await get_hub().poll(name, cursor, timeout=config.LONG_POLL_TIMEOUT)
     except Refused as error:
-        return _refusal(error)
+        return refusal(error)
     if snapshot is None:
         return _text(204)
     return _text(200, snapshot.message)
 
 
+@csrf_exempt  # read-only too: other methods get 405, not CSRF's 403
 @require_safe
 @never_cache
 def index(request: HttpRequest) -> HttpResponse:

@@ -12,10 +12,31 @@ import os
 
 import pytest
 from channels.layers import channel_layers
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from selector_app import runtime, services
 from selector_app.conf import get_config
 from selector_app.outages import Outage
+
+# The fuzz suite (tests/test_fuzz*.py) runs the same examples on every run:
+# CI never fails by chance. `--hypothesis-profile=deep` explores further. The
+# examples of one test share its fixtures (one hub, one database) on purpose.
+hypothesis_settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+hypothesis_settings.register_profile(
+    "deep",
+    max_examples=2000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+hypothesis_settings.load_profile("ci")
 
 #: Fixtures that start a process; a test using one must be marked ``slow``.
 PROCESS_FIXTURES = frozenset(

@@ -179,3 +179,35 @@ async def test_an_unexpected_ticker_failure_is_logged_and_closes_1011(
     assert closed["code"] == 1011
     assert "failed; closing" in caplog.text
     await comm.disconnect()
+
+
+def refusing_protocol_codes(app):
+    """``app`` behind a server that, like Daphne (autobahn), raises for a
+    server close code other than 1000 and 3000-4999."""
+
+    async def served(scope, receive, send):
+        async def checked_send(message):
+            code = message.get("code", 1000)
+            if message["type"] == "websocket.close" and 1000 < code < 3000:
+                raise Exception(f"invalid close code {code} (must be 1000 or ...)")
+            await send(message)
+
+        await app(scope, receive, checked_send)
+
+    return served
+
+
+async def test_a_server_that_refuses_1009_gets_4009_with_the_reason(
+    selector_settings,
+):
+    selector_settings(TICK_INTERVAL=3600, MAX_MESSAGE_SIZE=8)
+    app = refusing_protocol_codes(URLRouter(websocket_urlpatterns))
+    comm = WebsocketCommunicator(app, "/bidirectional")
+    await comm.connect()
+    await comm.send_to(text_data="a" * 9)
+    assert await comm.receive_output(timeout=5) == {
+        "type": "websocket.close",
+        "code": 4009,
+        "reason": "Text frames are limited to 8 bytes.",
+    }
+    await comm.wait(timeout=5)

@@ -147,3 +147,37 @@ async def test_handshakes_from_other_origins_are_refused():
     connected, _ = await comm.connect()
     assert connected
     await comm.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        ("&".join(["seq=1"] * 1001), "A query string may have at most 1000 fields."),
+        ("seq=%FF", "The query string is not valid UTF-8 once percent-decoded."),
+        ("seq=%zz", "The query string has a % that is not followed by two hex digits."),
+    ],
+)
+async def test_a_malformed_query_is_closed_4400_with_a_reason(hub, query, reason):
+    comm = communicator(f"/websocket?{query}")
+    connected, _ = await comm.connect()
+    assert connected
+    assert await comm.receive_output(timeout=5) == {
+        "type": "websocket.close",
+        "code": 4400,
+        "reason": reason,
+    }
+    await comm.wait(timeout=5)
+    assert hub.selector.watchers() == []
+
+
+@pytest.mark.parametrize("path", ["/websocket/%FF", "/websocket/res/x", "/nowhere"])
+async def test_a_path_no_route_matches_is_closed_4404(path):
+    comm = WebsocketCommunicator(application, path, headers=ORIGIN)
+    connected, _ = await comm.connect()
+    assert connected
+    assert await comm.receive_output(timeout=5) == {
+        "type": "websocket.close",
+        "code": 4404,
+        "reason": "There is no WebSocket endpoint at this path.",
+    }
+    await comm.wait(timeout=5)

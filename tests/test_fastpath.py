@@ -8,6 +8,7 @@ import logging
 import pytest
 from django.core.asgi import get_asgi_application
 
+from selector_app import fastpath
 from selector_app.fastpath import CometFastPath
 from tests.support.asgi import AsgiClient
 
@@ -90,3 +91,79 @@ async def test_a_failing_view_is_djangos_500_and_logged(hub, monkeypatch, caplog
         reply = await fast().get("/comet?seq=0")
     assert reply.status_code == 500
     assert "the hub is on fire" in caplog.text
+
+
+async def test_a_query_django_cannot_decode_is_400_with_a_reason(caplog):
+    with caplog.at_level(logging.DEBUG):
+        reply = await fast().get("/comet", query_string=b"seq=\xff")
+    assert reply.status_code == 400
+    assert reply.content == b"The query string is not valid UTF-8.\n"
+    assert not [record for record in caplog.records if record.exc_info]
+
+
+@pytest.mark.parametrize("debug", [False, True])
+async def test_too_many_fields_is_400_even_under_debug(settings, debug):
+    settings.DEBUG = debug  # Django's debug 500 page re-reads request.GET
+    many = "&".join(f"f{i}=1" for i in range(1001))
+    for client in (fast(), AsgiClient(get_asgi_application())):
+        reply = await client.get(f"/comet?{many}")
+        assert reply.status_code == 400
+        assert reply.content == b"A query string may have at most 1000 fields.\n"
+
+
+async def test_a_failing_security_hook_is_djangos_500(monkeypatch, caplog):
+    class Broken:
+        def process_request(self, request):
+            raise RuntimeError("the middleware is on fire")
+
+    client = fast()
+    monkeypatch.setattr(client.app, "security", Broken(), raising=False)
+    with caplog.at_level(logging.ERROR, logger="django.request"):
+        reply = await client.get("/comet?seq=0")
+    assert reply.status_code == 500
+    assert "the middleware is on fire" in caplog.text
+
+
+@pytest.fixture
+def match(settings):
+    """``match(path)``: the fast path's answer to "is this Comet?", on a
+    fresh cache; ``match.cached()`` counts what the cache keeps."""
+    fastpath._cached_comet_match.cache_clear()
+
+    def resolve(path: str):
+        return fastpath._comet_match(settings.ROOT_URLCONF, path)
+
+    resolve.cached = lambda: fastpath._cached_comet_match.cache_info().currsize
+    yield resolve
+    fastpath._cached_comet_match.cache_clear()
+
+
+def test_only_comet_paths_are_cached(match):
+    assert match("/comet") is not None
+    for path in ("/", "/nowhere", "/comet/a/b", "/static/x.js", "/admin/"):
+        assert match(path) is None
+    assert match.cached() == 1
+    assert match("/comet/missing") is not None  # Comet's, whatever the name
+    assert match.cached() == 2
+
+
+def test_long_or_ever_new_paths_cost_no_memory_and_keep_comet_cached(match):
+    hot = match("/comet")
+    long_name = "a" * fastpath.MAX_CACHED_PATH
+    for number in range(1100):
+        assert match(f"/{number}{long_name}") is None  # misses
+        assert match(f"/comet/{number}{long_name}") is not None  # too long
+    assert match.cached() == 1
+    assert match("/comet") is hot  # still the cached match
+
+
+def test_the_cache_is_bounded_by_entries(match):
+    for number in range(fastpath.MAX_CACHED_MATCHES + 10):
+        match(f"/comet/r{number}")
+    assert match.cached() == fastpath.MAX_CACHED_MATCHES
+
+
+async def test_a_comet_path_too_long_to_cache_is_still_served(marked):
+    name = "a" * fastpath.MAX_CACHED_PATH
+    reply = await fast().get(f"/comet/{name}")
+    assert reply.status_code == 404 and "x-middleware" not in reply.headers

@@ -69,6 +69,16 @@ async def test_sockets_under_the_prefix_beside_the_hosts_own(host_server):
             assert await ws.recv() == "pong anonymous"
 
 
+async def test_a_socket_path_no_route_matches_is_closed_4404(host_server):
+    base, origin = host_server.ws_url, host_server.origin
+    for path in ("/live/nowhere", "/live/websocket/a/b", "/nowhere"):
+        async with asyncio.timeout(10), connect(base + path, origin=origin) as ws:
+            with pytest.raises(ConnectionClosed):
+                await ws.recv()
+        assert ws.close_code == 4404, path
+    assert "Traceback" not in host_server.log_path.read_text()
+
+
 async def test_a_live_panel_in_the_hosts_own_page_and_its_own_model(host_server):
     async with httpx.AsyncClient(base_url=host_server.url, timeout=10) as http:
         home = (await http.get("/")).text

@@ -5,14 +5,17 @@ from __future__ import annotations
 import pytest
 
 from selector_app.protocol import (
+    MAX_QUERY_FIELDS,
     Forbidden,
     InvalidCursor,
+    MalformedQuery,
     Snapshot,
     TooManyWaiters,
     UnknownResource,
     close_reason,
     differs,
     parse_cursor,
+    parse_query,
 )
 
 
@@ -79,3 +82,36 @@ def test_each_refusal_carries_its_status_and_close_code():
 def test_close_reasons_fit_a_close_frame():
     assert len(close_reason("é" * 200).encode()) <= 123
     assert close_reason("short") == "short"
+
+
+def test_a_query_reads_like_querydict():
+    query = parse_query(b"seq=1&r=a%3A3&r=b+c&seq=2&flag&=x&&")
+    assert query.get("seq") == "2"  # the last one wins
+    assert query.getlist("r") == ["a:3", "b c"]
+    assert query.get("flag") == "" and query.get("missing") is None
+    assert parse_query("").getlist("seq") == []
+    assert parse_query("seq=%C3%A9").get("seq") == "\u00e9"
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"seq=1&" * MAX_QUERY_FIELDS + b"x", "at most 1000 fields"),
+        (b"&" * MAX_QUERY_FIELDS, "at most 1000 fields"),
+        (b"seq=%FF", "not valid UTF-8 once percent-decoded"),
+        (b"seq=%C3%28", "not valid UTF-8 once percent-decoded"),
+        (b"seq=\xff", "not valid UTF-8"),
+        (b"seq=%zz", "not followed by two hex digits"),
+        (b"seq=1%", "not followed by two hex digits"),
+        (b"%G1=1", "not followed by two hex digits"),
+    ],
+)
+def test_a_malformed_query_is_refused_with_400_and_4400(raw, reason):
+    with pytest.raises(MalformedQuery, match=reason) as refused:
+        parse_query(raw)
+    assert (refused.value.status, refused.value.close_code) == (400, 4400)
+    assert "\n" not in str(refused.value)
+
+
+def test_the_field_limit_is_inclusive():
+    assert len(parse_query(b"&".join([b"a=1"] * MAX_QUERY_FIELDS)).getlist("a")) == 1000

@@ -105,6 +105,11 @@ async def test_head_works_and_other_methods_are_405(web):
         assert response.status_code == 405
 
 
+async def test_the_page_answers_other_methods_405_not_csrf_403(web):
+    for method in ("POST", "PUT", "DELETE"):
+        assert (await web.request(method, "/")).status_code == 405
+
+
 async def test_past_the_held_limit_new_waiters_get_503_with_retry_after(web, hub):
     hub.max_waiting_polls = 1  # MAX_HELD_REQUESTS; see test_runtime
     first = asyncio.create_task(web.get("/comet?seq=1"))

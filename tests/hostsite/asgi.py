@@ -17,7 +17,10 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 from django.urls import path  # noqa: E402
 
 from selector_app.fastpath import CometFastPath  # noqa: E402
-from selector_app.routing import websocket_urlpatterns  # noqa: E402
+from selector_app.routing import (  # noqa: E402
+    websocket_fallback,
+    websocket_urlpatterns,
+)
 from selector_app.security import OriginValidator  # noqa: E402
 
 from .consumers import PingConsumer  # noqa: E402
@@ -31,6 +34,7 @@ application = ProtocolTypeRouter(
                     [
                         path("ws/ping", PingConsumer.as_asgi()),  # your routes
                         path("live/", URLRouter(websocket_urlpatterns)),  # the app's
+                        websocket_fallback,  # last: any other path gets 4404
                     ]
                 )
             )

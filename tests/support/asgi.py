@@ -73,9 +73,14 @@ class AsgiClient:
     def __init__(self, app) -> None:
         self.app = app
 
-    def start(self, method: str, path: str, params=None, **scope) -> tuple:
-        """Begin a request; returns the exchange and the task running it."""
-        path, _, query = path.partition("?")
+    def start(self, method: str, target: str, params=None, **scope) -> tuple:
+        """Begin a request; returns the exchange and the task running it.
+
+        ``scope`` overrides the ASGI scope's keys: ``path=`` gives exactly the
+        path a server would pass on, a ``?`` (percent-decoded) included.
+        """
+        path, _, query = target.partition("?")
+        path = scope.pop("path", path)
         if params:
             query = urlencode(params)
         exchange = Exchange()
@@ -91,8 +96,8 @@ class AsgiClient:
         )
         return exchange, task
 
-    async def request(self, method: str, path: str, params=None, **scope) -> Reply:
-        exchange, task = self.start(method, path, params, **scope)
+    async def request(self, method: str, target: str, params=None, **scope) -> Reply:
+        exchange, task = self.start(method, target, params, **scope)
         try:
             async with asyncio.timeout(10):
                 await task
