@@ -135,8 +135,9 @@ class SelectorConsumer(AsyncWebsocketConsumer):
         """Count the frame against the socket's rate limit, then handle it."""
         if self.closing:
             return  # still arriving behind the close frame: ignored
+        waiting = 0 if self.daphne is None else self.daphne.waiting_frames()
         try:
-            self.receive_limit.check(frame_size(message))
+            self.receive_limit.check(frame_size(message), waiting=waiting)
             await super().websocket_receive(message)
         except Refused as error:
             await self.refuse(error)
@@ -157,6 +158,8 @@ class SelectorConsumer(AsyncWebsocketConsumer):
         if not logged:
             self.log_refusal(error)
         await self.tasks.aclose()
+        if self.daphne is not None:
+            self.daphne.stop_reading()
         await self.close(code=error.close_code, reason=close_reason(str(error)))
 
     async def close(self, code: int | None = None, reason: str | None = None) -> None:

@@ -64,9 +64,15 @@ class ReceiveLimit:
         self.frame_bucket = TokenBucket(frames_per_second, frame_burst, clock=clock)
         self.byte_bucket = TokenBucket(bytes_per_second, byte_burst, clock=clock)
 
-    def check(self, size: int) -> None:
-        """Count one frame of ``size`` bytes; :class:`RateLimited` if over."""
-        if not self.frame_bucket.take(1):
+    def check(self, size: int, *, waiting: int = 0) -> None:
+        """Count one frame of ``size`` bytes; :class:`RateLimited` if over.
+
+        ``waiting`` is how many more frames the server has already received
+        but not handed over (Daphne queues them without limit): more than a
+        burst of them is over the limit, however fast they are taken.
+        """
+        bucket = self.frame_bucket
+        if not bucket.take(1) or (bucket.rate and waiting > bucket.burst):
             raise RateLimited(
                 f"Over the rate limit of {self.frame_bucket.rate:g} frames a second."
             )

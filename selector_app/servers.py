@@ -2,7 +2,8 @@
 
 Two servers are supported, and each says "the client has gone" in its own
 way when a send races a disconnect: Uvicorn raises ``ClientDisconnected`` (an
-``OSError``), Daphne autobahn's ``Disconnected`` (a ``RuntimeError``).
+``OSError``, or a ``RuntimeError`` once its ping timeout has closed the
+socket), Daphne autobahn's ``Disconnected`` (a ``RuntimeError``).
 :func:`client_gone` knows both without importing either: an error of a server
 can only come from a module that is already loaded.
 
@@ -31,11 +32,28 @@ DAPHNE_SERVER_MODULE = "daphne.server"
 
 
 def client_gone(error: BaseException) -> bool:
-    """Whether ``error`` is the server saying the client has already gone."""
+    """Whether ``error`` is the server saying the socket has already ended."""
     if isinstance(error, OSError):  # uvicorn's ClientDisconnected is one
         return True
     autobahn = sys.modules.get("autobahn.exception")
-    return autobahn is not None and isinstance(error, autobahn.Disconnected)
+    if autobahn is not None and isinstance(error, autobahn.Disconnected):
+        return True
+    # Uvicorn closes a socket itself when a ping gets no pong, and refuses a
+    # send after that with a plain RuntimeError until the connection is gone.
+    return (
+        isinstance(error, RuntimeError)
+        and "after sending 'websocket.close'" in str(error)
+        and raised_in(error, "uvicorn.")
+    )
+
+
+def raised_in(error: BaseException, package: str) -> bool:
+    """Whether ``error`` was raised by code of ``package`` (a dotted prefix)."""
+    trace = error.__traceback__
+    while trace is not None and trace.tb_next is not None:
+        trace = trace.tb_next
+    module = "" if trace is None else trace.tb_frame.f_globals.get("__name__", "")
+    return module.startswith(package)
 
 
 class DaphneSocket:
@@ -56,6 +74,25 @@ class DaphneSocket:
             return buffered + transport._tempDataLen
         except (AttributeError, TypeError):
             return None
+
+    def waiting_frames(self) -> int:
+        """Frames Daphne has read from the client that the application has
+        not taken yet: it reads and queues them without limit."""
+        queue = getattr(self.protocol, "application_queue", None)
+        return queue.qsize() if queue is not None else 0
+
+    def stop_reading(self) -> None:
+        """Read nothing more from this client.
+
+        After a close frame, autobahn keeps reading until the closing
+        handshake ends, and Daphne queues every frame for the application: a
+        flooding client keeps costing memory. Paused, the handshake times out
+        instead (autobahn's ``closeHandshakeTimeout``, 1 s) and Daphne drops
+        the connection; the client has its close frame by then.
+        """
+        transport = getattr(self.protocol, "transport", None)
+        if transport is not None:
+            transport.pauseProducing()
 
     def close(self, code: int, reason: str) -> bool:
         """Send a close frame with ``code`` and ``reason``.

@@ -30,12 +30,32 @@ def test_each_servers_client_gone_error_is_recognised(error):
     assert client_gone(error)
 
 
+def raised_by(module: str, error: Exception) -> Exception:
+    """``error`` as raised by code whose module is named ``module``."""
+    try:
+        exec("raise error", {"__name__": module, "error": error})
+    except Exception as raised:
+        return raised
+    raise AssertionError("not raised")
+
+
+def test_a_send_after_uvicorns_own_close_is_recognised():
+    """Uvicorn's ping timeout closes the socket; a send then gets this."""
+    message = (
+        "Unexpected ASGI message 'websocket.send', after sending 'websocket.close'."
+    )
+    module = "uvicorn.protocols.websockets.websockets_sansio_impl"
+    assert client_gone(raised_by(module, RuntimeError(message)))
+    assert not client_gone(raised_by("myapp.views", RuntimeError(message)))
+
+
 @pytest.mark.parametrize(
     "error",
     [RuntimeError("a bug"), ValueError("a bug"), Exception("invalid close code")],
 )
 def test_other_errors_are_not_mistaken_for_a_gone_client(error):
     assert not client_gone(error)
+    assert not client_gone(raised_by("uvicorn.protocols.utils", error))
 
 
 class FakeTransport:

@@ -1,4 +1,4 @@
-"""Real server processes for end-to-end tests: Daphne on a free port.
+"""Real server processes for end-to-end tests: Daphne (or Uvicorn) on a free port.
 
 Each server gets its own environment (database URL, channel layer, settings
 module) and a log file whose tail is shown when something goes wrong.
@@ -7,6 +7,8 @@ module) and a log file whose tail is shown when something goes wrong.
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -59,8 +61,30 @@ def manage(*args: str, env: dict[str, str], timeout: float = 60) -> str:
     return result.stdout
 
 
+#: How docs/deployment.md starts each server: the command, and its port.
+DOCUMENTED = {
+    "daphne": (r"^daphne -e .*?[^\\]$", "port=8001:", "port={port}:"),
+    "uvicorn": (r"^uvicorn realtime_site.*?[^\\]$", "--port 8003", "--port {port}"),
+}
+
+
+def documented_command(server: str, **replace: str) -> list[str]:
+    """The ``daphne`` or ``uvicorn`` command of docs/deployment.md, as this
+    Python runs it, with ``{port}`` for its port and the ``replace``
+    substitutions made in its text (e.g. a shorter ping timeout)."""
+    pattern, port, placeholder = DOCUMENTED[server]
+    docs = (ROOT / "docs" / "deployment.md").read_text()
+    text = re.search(pattern, docs, re.M | re.S).group().replace("\\\n", " ")
+    for old, new in {port: placeholder, **replace}.items():
+        assert old in text, f"{old!r} is not in the documented {server} command"
+        text = text.replace(old, new)
+    program, *args = shlex.split(text)
+    return [sys.executable, "-m", program, *args]
+
+
 class ServerProcess:
-    """One Daphne process serving an ASGI application on 127.0.0.1."""
+    """One server process (Daphne unless ``command`` says otherwise) serving
+    an ASGI application on 127.0.0.1."""
 
     def __init__(
         self,
@@ -69,11 +93,13 @@ class ServerProcess:
         *,
         application: str = "realtime_site.asgi:application",
         port: int | None = None,
+        command: list[str] | None = None,
     ) -> None:
         self.env = env
         self.log_path = log_path
         self.application = application
         self.port = port or free_port()
+        self.command = command
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -91,17 +117,20 @@ class ServerProcess:
     def start(self, timeout: float = 30.0) -> ServerProcess:
         """Start the server and return once it accepts connections."""
         log = self.log_path.open("ab")
+        command = [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            self.application,
+        ]
+        if self.command is not None:
+            command = [part.format(port=self.port) for part in self.command]
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                self.application,
-            ],
+            command,
             env=self.env,
             cwd=ROOT,
             stdout=log,
@@ -155,3 +184,16 @@ def tail(path: Path, lines: int = 40) -> str:
     except FileNotFoundError:
         return "(no log)"
     return "\n".join(text.splitlines()[-lines:])
+
+
+def tcp_state(local_port: int) -> str | None:
+    """The kernel's state of this process's end of a loopback connection
+    (from /proc/net/tcp): how a client that reads nothing learns that the
+    server dropped it."""
+    states = {"01": "ESTABLISHED", "08": "CLOSE_WAIT"}
+    with open("/proc/net/tcp") as table:
+        for line in table.readlines()[1:]:
+            fields = line.split()
+            if int(fields[1].split(":")[1], 16) == local_port:
+                return states.get(fields[3], "closed")
+    return None
