@@ -165,9 +165,17 @@ class Unread:
 
     def __init__(self) -> None:
         self.unsent = 0
+        self.waiting = 0
+        self.reading = True
 
     def unsent_bytes(self) -> int:
         return self.unsent
+
+    def waiting_frames(self) -> int:
+        return self.waiting
+
+    def stop_reading(self) -> None:
+        self.reading = False
 
     def close(self, code: int, reason: str) -> bool:
         return False  # let the ASGI close through, for the communicator
@@ -183,7 +191,26 @@ async def test_a_client_that_leaves_too_much_unread_is_closed_1008(limits, monke
     socket.unsent = 1001
     code, reason = await closed_with(comm)
     assert (code, reason) == (1008, "The client left over 1000 bytes unread.")
+    assert not socket.reading  # what it still sends is not read any more
     assert await frames_after_disconnect(comm) == []
+
+
+async def test_frames_the_server_holds_back_count_against_the_rate_limit(
+    limits, monkeypatch
+):
+    """Daphne queues what it reads without limit: a flood shows as a backlog."""
+    limits(RECEIVE_FRAME_BURST=100)
+    socket = Unread()
+    monkeypatch.setattr(consumers, "daphne_socket", lambda send: socket)
+    comm = communicator("/bidirectional")
+    await comm.connect()
+    await comm.send_to(text_data="one")
+    assert await comm.receive_from(timeout=5) == "you said: ONE"
+    socket.waiting = 101
+    await comm.send_to(text_data="two")
+    code, reason = await closed_with(comm)
+    assert (code, reason) == (1008, "Over the rate limit of 20 frames a second.")
+    assert not socket.reading
 
 
 @pytest.mark.parametrize(

@@ -73,6 +73,18 @@ def test_too_many_bytes_are_refused_with_a_reason():
         receive.check(61)
 
 
+def test_more_than_a_burst_of_frames_waiting_is_over_the_limit():
+    receive = limit(Clock())
+    receive.check(1, waiting=3)  # the burst
+    with pytest.raises(RateLimited, match="frames a second"):
+        receive.check(1, waiting=4)
+
+
+def test_frames_waiting_do_not_count_without_a_frame_limit():
+    receive = limit(Clock(), frames_per_second=0)
+    receive.check(1, waiting=10**6)
+
+
 def test_a_client_within_the_rates_is_never_refused():
     clock = Clock()
     receive = limit(clock)
