@@ -111,11 +111,12 @@ class SelectorConsumer(AsyncWebsocketConsumer):
         """Answer the handshake with the refusal's HTTP status where the server
         can (Uvicorn); else (Daphne answers any refusal 403) accept and close
         with the refusal's close code."""
-        self.log_refusal(error)
         if not offers_denial_response(self.scope):
+            self.log_refusal(error, error.close_code)
             await self.accept()
             await self.refuse(error, logged=True)
             return
+        self.log_refusal(error, error.status)
         self.closing = True
         await self.base_send(
             {
@@ -156,7 +157,7 @@ class SelectorConsumer(AsyncWebsocketConsumer):
     async def refuse(self, error: Refused, *, logged: bool = False) -> None:
         """Close with the refusal's code and its reason; nothing follows it."""
         if not logged:
-            self.log_refusal(error)
+            self.log_refusal(error, error.close_code)
         await self.tasks.aclose()
         if self.daphne is not None:
             self.daphne.stop_reading()
@@ -184,14 +185,15 @@ class SelectorConsumer(AsyncWebsocketConsumer):
                 raise
             logger.debug("A close raced the client's disconnect.", exc_info=True)
 
-    def log_refusal(self, error: Refused) -> None:
+    def log_refusal(self, error: Refused, code: int) -> None:
+        """One INFO line per refused socket: operators see which limit."""
         client = self.scope.get("client") or ("?", 0)
         logger.info(
             "Refused %s for %s:%s (%s): %s",
             self.scope.get("path"),
             client[0],
             client[1],
-            error.close_code,
+            code,
             error,
         )
 

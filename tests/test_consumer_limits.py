@@ -117,7 +117,7 @@ async def test_an_oversize_frame_still_closes_1009_with_its_reason(limits):
 
 
 async def test_past_the_socket_limit_a_server_with_denial_responses_answers_503(
-    limits,
+    limits, caplog
 ):
     limits(MAX_OPEN_SOCKETS=1, RETRY_AFTER=7)
     first = communicator("/bidirectional")
@@ -135,6 +135,11 @@ async def test_past_the_socket_limit_a_server_with_denial_responses_answers_503(
     await second.send_input({"type": "websocket.disconnect", "code": 1006})
     await second.wait(timeout=5)
     await first.disconnect()
+    [refusal] = [r.getMessage() for r in caplog.records if "Refused" in r.msg]
+    assert refusal.startswith("Refused /bidirectional for ")
+    assert refusal.endswith(
+        "(503): This server process holds its limit of 1 open sockets; try again later."
+    )
 
 
 async def test_past_the_socket_limit_other_servers_get_accept_and_1013(limits):

@@ -188,15 +188,26 @@ async def test_past_the_socket_limit_the_handshake_is_refused(serve, kind):
 
 
 @pytest.mark.parametrize("kind", SERVERS)
-async def test_a_push_client_that_stops_reading_is_dropped_by_the_ping(serve, kind):
+async def test_clients_that_stop_reading_are_dropped_by_the_ping(serve, kind):
+    """A push client, and ticking clients (a tick every 10 ms races the
+    server's own close): each is dropped, and the log stays clean."""
     flag = "--ping" if kind == "daphne" else "--ws-ping"
     shorter = {f"{flag}-interval 20": f"{flag}-interval 2"}
     shorter[f"{flag}-timeout 20"] = f"{flag}-timeout 2"
-    with serve(kind, replace=shorter) as server:
-        # It reads a frame or two, then nothing: not even the server's pings.
-        async with connect(server, "/websocket", max_queue=1, ping_interval=None) as ws:
-            port = ws.transport.get_extra_info("sockname")[1]
-            await until(lambda: tcp_state(port) != "ESTABLISHED", timeout=60)
+    with serve(kind, replace=shorter, TICK_INTERVAL=0.01) as server:
+        # Each reads a frame or two, then nothing: not even the server's pings.
+        quiet = dict(max_queue=1, ping_interval=None)
+        clients = [await connect(server, "/websocket", **quiet)]
+        clients += [await connect(server, "/bidirectional", **quiet) for _ in range(20)]
+        ports = [ws.transport.get_extra_info("sockname")[1] for ws in clients]
+        try:
+            await until(
+                lambda: all(tcp_state(port) != "ESTABLISHED" for port in ports),
+                timeout=60,
+            )
+        finally:
+            for ws in clients:  # a client that reads nothing cannot close
+                ws.transport.abort()
         assert await echoes(server) == echo_reply("still there?")
 
 
