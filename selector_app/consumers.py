@@ -17,6 +17,7 @@ from .protocol import (
     SERVER_ERROR,
     MessageTooBig,
     NotReading,
+    RateLimited,
     Refused,
     Snapshot,
     TooManySockets,
@@ -28,6 +29,10 @@ from .servers import client_gone, daphne_socket, offers_denial_response
 from .tasks import OwnedTasks
 
 logger = logging.getLogger(__name__)
+
+#: Refusals of what a client sends: under Daphne such a client is not read
+#: any more once refused (see DaphneSocket.stop_reading).
+SENDS_TOO_MUCH = (RateLimited, MessageTooBig, NotReading)
 
 
 class SelectorConsumer(AsyncWebsocketConsumer):
@@ -159,7 +164,7 @@ class SelectorConsumer(AsyncWebsocketConsumer):
         if not logged:
             self.log_refusal(error, error.close_code)
         await self.tasks.aclose()
-        if self.daphne is not None:
+        if self.daphne is not None and isinstance(error, SENDS_TOO_MUCH):
             self.daphne.stop_reading()
         await self.close(code=error.close_code, reason=close_reason(str(error)))
 
