@@ -58,6 +58,21 @@ class Config:
     #: Largest text frame (bytes, UTF-8) ``/bidirectional`` accepts; larger
     #: frames close the socket with 1009.
     MAX_MESSAGE_SIZE: int = 64 * 1024
+    #: Per-socket rate limit on incoming frames, on every socket (token
+    #: bucket: this many a second on average, bursts of up to the burst);
+    #: over it, the socket is closed with 1008. 0 turns a limit off.
+    RECEIVE_FRAMES_PER_SECOND: float = 20.0
+    RECEIVE_FRAME_BURST: int = 100
+    #: The same for bytes (UTF-8 for text frames).
+    RECEIVE_BYTES_PER_SECOND: float = 128 * 1024
+    RECEIVE_BYTE_BURST: int = 512 * 1024
+    #: Bytes a client may leave unread in the server's own buffer, on a
+    #: server without back-pressure (Daphne), before its socket is closed
+    #: with 1008. 0 turns the limit off.
+    MAX_UNSENT_BYTES: int = 1024 * 1024
+    #: Open WebSockets per server process; past it a handshake is refused
+    #: (503, or close 1013 where the server cannot answer 503). 0: no limit.
+    MAX_OPEN_SOCKETS: int = 10_000
     #: Seconds a runupdater's lock lives without renewal: a standby takes over
     #: within about this long after the holder dies (renewed every third).
     LOCK_TTL: float = 2.0

@@ -11,20 +11,31 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from .access import authorize_scope
-from .conf import get_config
+from .conf import Config, get_config
+from .limits import ReceiveLimit, open_sockets
 from .protocol import (
+    SERVER_ERROR,
+    MessageTooBig,
+    NotReading,
     Query,
+    RateLimited,
     Refused,
     Snapshot,
+    TooManySockets,
     UnknownEndpoint,
     close_reason,
     parse_cursor,
     parse_query,
 )
 from .runtime import get_hub, tune_gc
+from .servers import client_gone, daphne_socket, offers_denial_response
 from .tasks import OwnedTasks
 
 logger = logging.getLogger(__name__)
+
+#: Refusals of what a client sends: under Daphne such a client is not read
+#: any more once refused (see DaphneSocket.stop_reading).
+SENDS_TOO_MUCH = (RateLimited, MessageTooBig, NotReading)
 
 
 class SelectorConsumer(AsyncWebsocketConsumer):
@@ -46,11 +57,19 @@ class SelectorConsumer(AsyncWebsocketConsumer):
         # A process serving sockets needs the collector tuned whether or not
         # anything has started its runtime yet (the echo socket never does).
         tune_gc()
+        config = get_config()
         self.tasks = OwnedTasks()
+        self.receive_limit = receive_limit(config)
+        self.max_unsent = config.MAX_UNSENT_BYTES
+        self.daphne = daphne_socket(send)
+        self.closing = False
+        self.counted = False  # holds one of the process's open sockets
         try:
             await super().__call__(scope, receive, send)
         finally:
             await self.tasks.aclose()
+            if self.counted:
+                open_sockets.closed()
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Call the handler directly, without Channels' database hop.
@@ -71,35 +90,127 @@ class SelectorConsumer(AsyncWebsocketConsumer):
     async def _supervised(self, coro: Coroutine[Any, Any, None]) -> None:
         try:
             await coro
-        except OSError:
-            # Servers may raise on a send that races the client's disconnect
-            # (e.g. uvicorn's ClientDisconnected); the connection is ending.
-            logger.debug("Send raced a disconnect.", exc_info=True)
-        except Exception:
+        except Refused as error:
+            await self.refuse(error)
+        except Exception as error:
+            if client_gone(error):
+                # A send that races the client's disconnect: the connection
+                # is ending, and its disconnect event ends the consumer.
+                logger.debug("A send raced the client's disconnect.", exc_info=True)
+                return
             logger.exception("A task of %s failed; closing.", type(self).__name__)
-            await self.close(code=1011)
+            await self.close(code=SERVER_ERROR, reason="Internal server error.")
+
+    async def websocket_connect(self, message: dict[str, Any]) -> None:
+        """Refuse the handshake past the process's limit of open sockets."""
+        limit = get_config().MAX_OPEN_SOCKETS
+        if not open_sockets.try_open(limit):
+            await self.refuse_handshake(
+                TooManySockets(
+                    f"This server process holds its limit of {limit} open "
+                    "sockets; try again later."
+                )
+            )
+            return
+        self.counted = True
+        await super().websocket_connect(message)
+
+    async def refuse_handshake(self, error: Refused) -> None:
+        """Answer the handshake with the refusal's HTTP status where the server
+        can (Uvicorn); else (Daphne answers any refusal 403) accept and close
+        with the refusal's close code."""
+        if not offers_denial_response(self.scope):
+            self.log_refusal(error, error.close_code)
+            await self.accept()
+            await self.refuse(error, logged=True)
+            return
+        self.log_refusal(error, error.status)
+        self.closing = True
+        await self.base_send(
+            {
+                "type": "websocket.http.response.start",
+                "status": error.status,
+                "headers": [
+                    (b"content-type", b"text/plain; charset=utf-8"),
+                    (b"retry-after", str(get_config().RETRY_AFTER).encode()),
+                ],
+            }
+        )
+        await self.base_send(
+            {"type": "websocket.http.response.body", "body": f"{error}\n".encode()}
+        )
+
+    async def websocket_receive(self, message: dict[str, Any]) -> None:
+        """Count the frame against the socket's rate limit, then handle it."""
+        if self.closing:
+            return  # still arriving behind the close frame: ignored
+        waiting = 0 if self.daphne is None else self.daphne.waiting_frames()
+        try:
+            self.receive_limit.check(frame_size(message), waiting=waiting)
+            await super().websocket_receive(message)
+        except Refused as error:
+            await self.refuse(error)
+
+    async def send(self, text_data=None, bytes_data=None, close=False) -> None:
+        """Send a frame, unless the client leaves too much unread on a server
+        without back-pressure (Daphne): then :class:`NotReading`."""
+        if self.daphne is not None and self.max_unsent:
+            unsent = self.daphne.unsent_bytes()
+            if unsent is not None and unsent > self.max_unsent:
+                raise NotReading(
+                    f"The client left over {self.max_unsent} bytes unread."
+                )
+        await super().send(text_data, bytes_data, close)
+
+    async def refuse(self, error: Refused, *, logged: bool = False) -> None:
+        """Close with the refusal's code and its reason; nothing follows it."""
+        if not logged:
+            self.log_refusal(error, error.close_code)
+        await self.tasks.aclose()
+        if self.daphne is not None and isinstance(error, SENDS_TOO_MUCH):
+            self.daphne.stop_reading()
+        await self.close(code=error.close_code, reason=close_reason(str(error)))
 
     async def close(self, code: int | None = None, reason: str | None = None) -> None:
-        """Close, with ``code`` moved to the private range where the server
-        refuses it.
+        """Close once, with ``code`` and ``reason`` on every server.
 
-        Daphne (autobahn) sends only 1000 and 3000-4999 from the server side
-        and raises for the protocol's 1008/1009/1011, which would turn a
-        refusal into an "Exception inside application" and a 1011. There the
-        client gets ``code + 3000`` (4009 for 1009) with the same reason.
+        Under Daphne the close frame is sent by its protocol object, since
+        Daphne itself drops the reason and raises for any code but 1000 and
+        3000-4999 (see selector_app/servers.py). A close that races the
+        client's own is not an error.
         """
+        if code is True:  # Channels' send(..., close=True)
+            code = None
+        if self.closing:
+            return
+        self.closing = True
+        if self.daphne is not None and self.daphne.close(code or 1000, reason or ""):
+            return
         try:
             await super().close(code=code, reason=reason)
         except Exception as error:
-            # autobahn raises a bare Exception("invalid close code ...").
+            if client_gone(error):
+                logger.debug("A close raced the client's disconnect.", exc_info=True)
+                return
+            # Daphne without its protocol object at hand: autobahn raises a
+            # bare Exception("invalid close code ...") for 1008/1009/1011...;
+            # the client gets code + 3000 (4009 for 1009) with the reason.
             if code is None or not 1000 < code < 2000 or "close code" not in str(error):
                 raise
             logger.debug("The server refused close code %s.", code, exc_info=True)
             await super().close(code=code + 3000, reason=reason)
 
-    async def refuse(self, error: Refused) -> None:
-        """Close with the refusal's code and its reason."""
-        await self.close(code=error.close_code, reason=close_reason(str(error)))
+    def log_refusal(self, error: Refused, code: int) -> None:
+        """One INFO line per refused socket: operators see which limit."""
+        client = self.scope.get("client") or ("?", 0)
+        logger.info(
+            "Refused %s for %s:%s (%s): %s",
+            self.scope.get("path"),
+            client[0],
+            client[1],
+            code,
+            error,
+        )
 
     def query(self) -> Query:
         """The socket's query; a malformed one raises ``MalformedQuery``
@@ -108,6 +219,24 @@ class SelectorConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         await self.tasks.aclose()
+
+
+def receive_limit(config: Config) -> ReceiveLimit:
+    """A new socket's rate limit on what it receives, from the settings."""
+    return ReceiveLimit(
+        frames_per_second=config.RECEIVE_FRAMES_PER_SECOND,
+        frame_burst=config.RECEIVE_FRAME_BURST,
+        bytes_per_second=config.RECEIVE_BYTES_PER_SECOND,
+        byte_burst=config.RECEIVE_BYTE_BURST,
+    )
+
+
+def frame_size(message: dict[str, Any]) -> int:
+    """A received frame's size in bytes (UTF-8 for text)."""
+    text = message.get("text")
+    if text is None:
+        return len(message.get("bytes") or b"")
+    return len(text) if text.isascii() else len(text.encode())
 
 
 class PushConsumer(SelectorConsumer):
@@ -155,9 +284,18 @@ class UnknownEndpointConsumer(SelectorConsumer):
         )
 
 
+ECHO_PREFIX = "you said: "
+
+
 def echo_reply(text: str) -> str:
     """The bidirectional socket's answer (full Unicode upper-casing)."""
-    return f"you said: {text.upper()}"
+    return ECHO_PREFIX + text.upper()
+
+
+def utf8_over(text: str, limit: int) -> bool:
+    """Whether ``text`` is over ``limit`` bytes of UTF-8; measured only when it
+    could be (a character is at most 4 bytes)."""
+    return len(text) * 4 > limit and len(text.encode()) > limit
 
 
 class BidirectionalConsumer(SelectorConsumer):
@@ -183,12 +321,12 @@ class BidirectionalConsumer(SelectorConsumer):
         if text_data is None:
             return  # binary frames are ignored
         limit = get_config().MAX_MESSAGE_SIZE
-        # Only measure the UTF-8 length when the text could be over the limit.
-        if len(text_data) * 4 > limit and len(text_data.encode()) > limit:
-            # No tick may follow the close frame.
-            await self.tasks.aclose()
-            await self.close(
-                code=1009, reason=f"Text frames are limited to {limit} bytes."
+        if utf8_over(text_data, limit):
+            raise MessageTooBig(f"Text frames are limited to {limit} bytes.")
+        reply = echo_reply(text_data)
+        # Upper-casing can triple the text ("ΐ" is 2 bytes, "Ϊ́" 6).
+        if utf8_over(reply, limit + len(ECHO_PREFIX)):
+            raise MessageTooBig(
+                f"The upper-cased echo of this frame would be over {limit} bytes."
             )
-            return
-        await self.send(text_data=echo_reply(text_data))
+        await self.send(text_data=reply)

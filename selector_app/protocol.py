@@ -225,3 +225,42 @@ class Unavailable(Refused, RuntimeError):
 
     status = 503
     close_code = 4503
+
+
+#: The close code of an unexpected server failure. Not 1011: Daphne's
+#: WebSocket library (autobahn) refuses to send any code but 1000 and
+#: 3000-4999 from the ASGI ``websocket.close`` it is given, so a 1011 never
+#: reaches the client there. 4500 is "4000 + HTTP status" like 4400 and 4404.
+SERVER_ERROR = 4500
+
+
+class RateLimited(Refused, RuntimeError):
+    """A client sending frames or bytes faster than its socket's rate limit
+    (close 1008, "policy violation")."""
+
+    status = 429
+    close_code = 1008
+
+
+class NotReading(Refused, RuntimeError):
+    """A client that leaves more unread output on the server than the limit,
+    on a server without back-pressure (close 1008)."""
+
+    status = 429
+    close_code = 1008
+
+
+class MessageTooBig(Refused, ValueError):
+    """A text frame, or the echo it would be answered with, over the size limit
+    (close 1009, "message too big")."""
+
+    status = 413
+    close_code = 1009
+
+
+class TooManySockets(Refused, RuntimeError):
+    """This process holds its limit of open sockets (HTTP 503 at the handshake
+    where the server can send one, else close 1013 "try again later")."""
+
+    status = 503
+    close_code = 1013

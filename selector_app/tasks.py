@@ -38,7 +38,9 @@ class OwnedTasks:
             )
 
     async def aclose(self) -> None:
-        tasks = list(self._tasks)
+        # A task that closes its own owner (a consumer refusing a client from
+        # its ticker) is left to finish by itself: it cannot wait for itself.
+        tasks = [task for task in self._tasks if task is not asyncio.current_task()]
         for task in tasks:
             task.cancel()
         # gather() with return_exceptions never raises the children's

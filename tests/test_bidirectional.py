@@ -161,9 +161,10 @@ async def test_a_send_that_races_the_disconnect_is_not_an_error(
     assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
 
 
-async def test_an_unexpected_ticker_failure_is_logged_and_closes_1011(
+async def test_an_unexpected_ticker_failure_is_logged_and_closes_4500(
     monkeypatch, selector_settings, caplog
 ):
+    """Not 1011: Daphne cannot send it (docs/protocol.md)."""
     selector_settings(TICK_INTERVAL=0.01)
     real_send = BidirectionalConsumer.send
 
@@ -176,7 +177,8 @@ async def test_an_unexpected_ticker_failure_is_logged_and_closes_1011(
     comm = communicator()
     await comm.connect()
     closed = await comm.receive_output(timeout=5)
-    assert closed["code"] == 1011
+    assert closed["code"] == 4500
+    assert closed["reason"] == "Internal server error."
     assert "failed; closing" in caplog.text
     await comm.disconnect()
 

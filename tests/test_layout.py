@@ -15,7 +15,16 @@ PACKAGE = Path(selector_app.__file__).parent
 #: those below. Old paths kept for one release (snapshots, exceptions,
 #: gc_tuning) only forward to the new ones and are left out.
 LAYERS = [
-    {"selector", "protocol", "tasks", "signals", "outages", "_deprecated"},
+    {
+        "selector",
+        "protocol",
+        "tasks",
+        "signals",
+        "outages",
+        "_deprecated",
+        "limits",
+        "servers",
+    },
     {"hub", "conf"},
     {"models", "layers", "security"},
     {"services", "access"},

@@ -7,6 +7,8 @@ module) and a log file whose tail is shown when something goes wrong.
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -59,12 +61,34 @@ def manage(*args: str, env: dict[str, str], timeout: float = 60) -> str:
     return result.stdout
 
 
-#: The servers a test can ask for (``server=``), as docs/deployment.md runs them.
+#: How docs/deployment.md starts each server: the command, and its port.
+DOCUMENTED = {
+    "daphne": (r"^daphne -e .*?[^\\]$", "port=8001:", "port={port}:"),
+    "uvicorn": (r"^uvicorn realtime_site.*?[^\\]$", "--port 8003", "--port {port}"),
+}
+
+
+def documented_command(server: str, **replace: str) -> list[str]:
+    """The ``daphne`` or ``uvicorn`` command of docs/deployment.md, as this
+    Python runs it, with ``{port}`` for its port and the ``replace``
+    substitutions made in its text (e.g. a shorter ping timeout)."""
+    pattern, port, placeholder = DOCUMENTED[server]
+    docs = (ROOT / "docs" / "deployment.md").read_text()
+    text = re.search(pattern, docs, re.M | re.S).group().replace("\\\n", " ")
+    for old, new in {port: placeholder, **replace}.items():
+        assert old in text, f"{old!r} is not in the documented {server} command"
+        text = text.replace(old, new)
+    program, *args = shlex.split(text)
+    return [sys.executable, "-m", program, *args]
+
+
+#: The servers a test can ask for (``server=``).
 SERVERS = ("daphne", "uvicorn")
 
 
 class ServerProcess:
-    """One Daphne (or Uvicorn) process serving an ASGI application on 127.0.0.1."""
+    """One Daphne or Uvicorn process serving an ASGI application on 127.0.0.1
+    (``command``, with ``{port}`` placeholders, overrides the command line)."""
 
     def __init__(
         self,
@@ -74,6 +98,7 @@ class ServerProcess:
         application: str = "realtime_site.asgi:application",
         port: int | None = None,
         server: str = "daphne",
+        command: list[str] | None = None,
     ) -> None:
         if server not in SERVERS:
             raise ValueError(f"server must be one of {SERVERS}, not {server!r}.")
@@ -82,6 +107,7 @@ class ServerProcess:
         self.application = application
         self.port = port or free_port()
         self.server = server
+        self.custom_command = command
         self.process: subprocess.Popen[bytes] | None = None
 
     def command(self) -> list[str]:
@@ -125,8 +151,11 @@ class ServerProcess:
     def start(self, timeout: float = 30.0) -> ServerProcess:
         """Start the server and return once it accepts connections."""
         log = self.log_path.open("ab")
+        command = self.command()
+        if self.custom_command is not None:
+            command = [part.format(port=self.port) for part in self.custom_command]
         self.process = subprocess.Popen(
-            self.command(),
+            command,
             env=self.env,
             cwd=ROOT,
             stdout=log,
@@ -180,3 +209,16 @@ def tail(path: Path, lines: int = 40) -> str:
     except FileNotFoundError:
         return "(no log)"
     return "\n".join(text.splitlines()[-lines:])
+
+
+def tcp_state(local_port: int) -> str | None:
+    """The kernel's state of this process's end of a loopback connection
+    (from /proc/net/tcp): how a client that reads nothing learns that the
+    server dropped it."""
+    states = {"01": "ESTABLISHED", "08": "CLOSE_WAIT"}
+    with open("/proc/net/tcp") as table:
+        for line in table.readlines()[1:]:
+            fields = line.split()
+            if int(fields[1].split(":")[1], 16) == local_port:
+                return states.get(fields[3], "closed")
+    return None
