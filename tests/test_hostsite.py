@@ -195,8 +195,8 @@ async def test_the_push_socket_closes_4403_or_serves_the_staff_user(
 ):
     server, _ = authorizing_host
     base, origin = f"{server.ws_url}/live/websocket", server.origin
-    # Daphne sends close frames without their reason.
-    reason = "" if server.server == "daphne" else REFUSAL
+    # Both servers send the reason (under Daphne through its protocol object).
+    reason = REFUSAL
     async with asyncio.timeout(10):
         for name in ("staff-notes", "no-such-notes"):
             async with connect(f"{base}/{name}", origin=origin) as ws:

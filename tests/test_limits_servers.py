@@ -152,7 +152,14 @@ async def test_a_flood_of_tiny_frames_to_the_push_socket_closes_1008(serve, kind
     with serve(kind) as server:
         async with connect(server, "/websocket") as ws:
             closed = await close_after(ws, ["x"] * 1_000_000, pause_every=1_000)
-        assert closed == (1008, "Over the rate limit of 20 frames a second.")
+        # 1006 when a busy client did not read the close frame before the
+        # server dropped the unanswered closing handshake; the log says why.
+        assert closed in (
+            (1008, "Over the rate limit of 20 frames a second."),
+            (1006, ""),
+        )
+        [refusal] = refusals(server, 1008)
+        assert refusal.endswith("Over the rate limit of 20 frames a second.")
         assert await echoes(server) == echo_reply("still there?")
 
 
