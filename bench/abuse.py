@@ -24,12 +24,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import httpx
 import websockets
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from selector_app.conf import KNOWN_KEYS
 from tests.support.server import ServerProcess, documented_command, tcp_state
 
+from .abuse_probes import DatabaseOpens, cpu_seconds, raw_request
 from .stack import Workspace, rss_bytes
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -208,6 +210,137 @@ async def disconnect_race(url: str, pid: int, count: int = 1_000) -> Outcome:
     return Outcome("", time.monotonic() - start, detail)
 
 
+def http_url(url: str) -> str:
+    return "http://" + url.split("://", 1)[1]
+
+
+async def socket_outcome(url: str) -> str:
+    """How a WebSocket handshake to ``url`` ends, read to the server's close."""
+    try:
+        async with connect(url, max_size=None) as ws:
+            return await drain(ws)
+    except InvalidStatus as error:
+        return f"HTTP {error.response.status_code}"
+    except (InvalidHandshake, OSError) as error:
+        return f"handshake failed: {type(error).__name__}"
+
+
+async def get(client: httpx.AsyncClient, path: str) -> str:
+    """The status and the start of the body of ``GET path``, or the error."""
+    try:
+        response = await client.get(path)
+    except httpx.HTTPError as error:
+        return f"{type(error).__name__}"
+    return f"{response.status_code} {response.text[:100].strip()!r}"
+
+
+async def too_many_fields(url: str) -> Outcome:
+    """1,500 query fields on a /websocket handshake, then on GET /comet.
+    The query (6 KB) stays under the 8 KB request line of Uvicorn's
+    ``websockets-sansio``, which answers a longer one 414 but leaves the
+    connection open (the client waits for its ``open_timeout``)."""
+    query = "&".join(["f=1"] * 1_500)
+    start = time.monotonic()
+    stopped = await socket_outcome(f"{url}/websocket?{query}")
+    async with httpx.AsyncClient(base_url=http_url(url), timeout=10) as client:
+        comet = await get(client, f"/comet?{query}")
+    return Outcome(stopped, time.monotonic() - start, f"GET /comet: {comet}")
+
+
+async def long_paths(
+    url: str, count: int = 1_100, size: int = 60_000, seconds: float = 20
+) -> Outcome:
+    """``count`` distinct /comet/<name> paths of ``size`` bytes, 8 at a time,
+    a connection each. Daphne (Twisted) refuses a request line over 16 KB: if
+    the first 60 KB path is not answered, the rest use 16,000-byte names."""
+    start, results = time.monotonic(), Counter()
+    port = int(url.rsplit(":", 1)[1])
+
+    async def one(name: str) -> str:
+        return await raw_request(
+            "127.0.0.1", port, f"GET /comet/{name} HTTP/1.1".encode()
+        )
+
+    first = await one("a" * size)
+    detail = f"first {size:,}-byte name: {first}"
+    if not first.startswith("HTTP/"):
+        size = 16_000
+    names = iter(range(count))
+
+    async def worker() -> None:
+        for i in names:
+            if time.monotonic() - start > seconds:
+                return
+            answer = await one(f"{i:06d}" + "a" * (size - 6))
+            results[" ".join(answer.split()[:2])] += 1
+
+    await asyncio.gather(*(worker() for _ in range(8)))
+    answers = "; ".join(f"{what} x{n:,}" for what, n in results.most_common())
+    stopped = f"{sum(results.values()):,} paths of {size:,} bytes: {answers}"
+    return Outcome(stopped, time.monotonic() - start, detail)
+
+
+async def unknown_names(
+    url: str,
+    database: Path,
+    pid: int,
+    count: int = 5_000,
+    seconds: float = 20,
+    concurrency: int = 20,
+) -> Outcome:
+    """``count`` GET /comet/<random name>?seq=0, ``concurrency`` at a time;
+    counts the server's database connections during the flood against the
+    same time idle, and the server's CPU time per request."""
+    opens, results, latencies = DatabaseOpens(database), Counter(), []
+    try:
+        await asyncio.sleep(5)
+        idle = opens.take()
+        limits = httpx.Limits(max_connections=concurrency)
+        start, sent = time.monotonic(), iter(range(count))
+        cpu = cpu_seconds(pid)
+        async with httpx.AsyncClient(
+            base_url=http_url(url), timeout=10, limits=limits
+        ) as client:
+
+            async def worker() -> None:
+                for _ in sent:
+                    if time.monotonic() - start > seconds:
+                        return
+                    begin = time.monotonic()
+                    answer = await get(client, f"/comet/{os.urandom(8).hex()}?seq=0")
+                    latencies.append(time.monotonic() - begin)
+                    results[answer.split()[0]] += 1
+
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed, flood = time.monotonic() - start, opens.take()
+        cpu = cpu_seconds(pid) - cpu
+    finally:
+        opens.close()
+    done = len(latencies)
+    median = sorted(latencies)[done // 2] * 1000
+    answers = "; ".join(f"{what} x{n:,}" for what, n in results.most_common())
+    detail = (
+        f"{done:,} requests, {concurrency} at a time: {elapsed / done * 1000:.2f} ms "
+        f"each, median latency {median:.1f} ms, server CPU {cpu / done * 1000:.2f} "
+        f"ms each; database connections: {flood} "
+        f"during the flood ({elapsed:.1f} s), {idle} in 5 s idle before"
+    )
+    return Outcome(f"{done:,} answered: {answers}", elapsed, detail)
+
+
+async def bad_utf8(url: str) -> Outcome:
+    """seq=%FF (not UTF-8 once decoded) on a /websocket handshake and on
+    GET /comet, and a raw 0xFF byte in the query of GET /comet."""
+    start = time.monotonic()
+    stopped = await socket_outcome(f"{url}/websocket?seq=%FF")
+    async with httpx.AsyncClient(base_url=http_url(url), timeout=10) as client:
+        comet = await get(client, "/comet?seq=%FF")
+    port = int(url.rsplit(":", 1)[1])
+    raw = await raw_request("127.0.0.1", port, b"GET /comet?seq=\xff HTTP/1.1")
+    detail = f"GET /comet?seq=%FF: {comet}; raw byte 0xFF: {raw}"
+    return Outcome(stopped, time.monotonic() - start, detail)
+
+
 Attack = Callable[..., Awaitable[Outcome]]
 #: name -> (attack, settings overrides of its server)
 ATTACKS: dict[str, tuple[Attack, dict[str, object]]] = {
@@ -221,6 +354,10 @@ ATTACKS: dict[str, tuple[Attack, dict[str, object]]] = {
         disconnect_race,
         {"TICK_INTERVAL": 0.1},
     ),
+    "WebSocket handshake with 1,500 query fields": (too_many_fields, {}),
+    "1,100 distinct 60 KB /comet/<name> paths": (long_paths, {}),
+    "5,000 GET /comet/<unknown name>?seq=0": (unknown_names, {}),
+    "seq=%FF (not UTF-8) on /websocket and /comet": (bad_utf8, {}),
 }
 
 
@@ -289,6 +426,8 @@ async def run_one(kind: str, name: str, workspace: Workspace, ping: int) -> Row:
         sampler = PeakRss(server.process.pid)
         if attack is disconnect_race:
             outcome = await attack(url, server.process.pid)
+        elif attack is unknown_names:
+            outcome = await attack(url, workspace.database, server.process.pid)
         else:
             outcome = await attack(url)
         await asyncio.sleep(3)
