@@ -170,7 +170,7 @@ class Hub:
     async def _known(self, name: str) -> Snapshot:
         snapshot = await self.aget(name)
         if snapshot is None:
-            raise UnknownResource(f"There is no resource named {name!r}.")
+            raise UnknownResource(f"There is no resource named {name[:100]!r}.")
         return snapshot
 
     # Waiting -------------------------------------------------------------------

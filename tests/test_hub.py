@@ -293,3 +293,10 @@ async def test_wait_answers_for_any_of_several_resources(hub):
     hub.advance(Snapshot("res", 2, "r2"))
     async with asyncio.timeout(1):
         assert {name: s.sequence for name, s in (await both).items()} == {"res": 2}
+
+
+async def test_an_unknown_name_is_not_echoed_whole(hub):
+    """A 60 KB made-up name must not come back as a 60 KB 404 body."""
+    with pytest.raises(UnknownResource) as refused:
+        await hub.poll("x" * 60_000, 0)
+    assert len(str(refused.value)) < 200
