@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP through Django, WebSocket through Channels."""
+"""ASGI entry point: HTTP through Django, WebSocket through Channels, and the
+lifespan protocol (drain on SIGTERM; selector_app/shutdown.py)."""
 
 import os
 
@@ -15,6 +16,7 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 
 from selector_app.fastpath import CometFastPath  # noqa: E402
 from selector_app.routing import websocket_urlpatterns  # noqa: E402
+from selector_app.shutdown import lifespan  # noqa: E402
 
 http_app = django_asgi_app
 if os.environ.get("SELECTOR_COMET_FAST_PATH", "1") == "1":
@@ -30,5 +32,6 @@ application = ProtocolTypeRouter(
     {
         "http": http_app,
         "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
+        "lifespan": lifespan,
     }
 )

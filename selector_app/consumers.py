@@ -12,8 +12,17 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.http import QueryDict
 
 from .conf import get_config
-from .protocol import Refused, Snapshot, close_reason, parse_cursor
+from .connections import Connections
+from .protocol import (
+    SHUTTING_DOWN,
+    Refused,
+    ShuttingDown,
+    Snapshot,
+    close_reason,
+    parse_cursor,
+)
 from .runtime import get_hub, tune_gc
+from .shutdown import get_connections
 from .tasks import OwnedTasks
 
 logger = logging.getLogger(__name__)
@@ -25,8 +34,15 @@ class SelectorConsumer(AsyncWebsocketConsumer):
 
     Whatever ends the consumer (client disconnect, server shutdown, an
     error), every task started with :meth:`start_task` is cancelled and
-    awaited before the consumer returns.
+    awaited before the consumer returns. An accepted socket counts among the
+    loop's open connections under :attr:`transport`; during a drain new
+    handshakes are refused and open sockets are closed with 1012.
     """
+
+    #: The name this consumer's sockets are counted under.
+    transport = "websocket"
+    #: The drain closes sockets in turn, spread over its window.
+    ends_at_once = False
 
     #: No channel-layer channel per socket: the hub is the process's only
     #: subscriber. With channels_redis a per-socket channel would cost a Redis
@@ -39,9 +55,14 @@ class SelectorConsumer(AsyncWebsocketConsumer):
         # anything has started its runtime yet (the echo socket never does).
         tune_gc()
         self.tasks = OwnedTasks()
+        self.connections: Connections | None = None
+        #: Set once the drain has started closing this socket.
+        self.ending = False
         try:
             await super().__call__(scope, receive, send)
         finally:
+            if self.connections is not None:
+                self.connections.untrack(self.transport, self)
             await self.tasks.aclose()
 
     async def dispatch(self, message: dict[str, Any]) -> None:
@@ -52,10 +73,64 @@ class SelectorConsumer(AsyncWebsocketConsumer):
         an echo frame. These consumers never use the ORM: they read the hub,
         whose own database reads tidy their connections.
         """
+        if self.ending and message["type"] == "websocket.receive":
+            return  # closing for a restart: nothing more is answered
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}.")
         await handler(message)
+
+    async def websocket_connect(self, message: dict[str, Any]) -> None:
+        """Refuse the handshake while the process drains, else connect."""
+        if get_connections().draining:
+            await self.refuse_handshake(ShuttingDown(SHUTTING_DOWN))
+            return
+        await super().websocket_connect(message)
+
+    async def accept(self, subprotocol: str | None = None, headers=None) -> None:
+        """Accept, and count the socket among the loop's open connections."""
+        await super().accept(subprotocol, headers)
+        self.connections = get_connections()
+        self.connections.track(self.transport, self)
+
+    async def refuse_handshake(self, error: Refused) -> None:
+        """Refuse before accepting: an HTTP answer with the refusal's status
+        where the server lets the app send one (Uvicorn: the ASGI
+        ``websocket.http.response`` extension); elsewhere (Daphne, whose own
+        refusal would be a 403) accept, and close at once with its code."""
+        if "websocket.http.response" in self.scope.get("extensions", {}):
+            headers = [(b"content-type", b"text/plain; charset=utf-8")]
+            if error.retry_later:
+                retry = str(get_config().RETRY_AFTER).encode()
+                headers.append((b"retry-after", retry))
+            await self.base_send(
+                {
+                    "type": "websocket.http.response.start",
+                    "status": error.status,
+                    "headers": headers,
+                }
+            )
+            await self.base_send(
+                {"type": "websocket.http.response.body", "body": f"{error}\n".encode()}
+            )
+            return
+        await super().accept()
+        await self.refuse(error)
+
+    def end(self) -> None:
+        """Close with 1012 because the process is shutting down (the drain
+        calls this); no frame follows the close."""
+        if not self.ending:
+            self.ending = True
+            self.start_task(self._close_for_restart(), "selector_app drain")
+
+    async def _close_for_restart(self) -> None:
+        this = asyncio.current_task()
+        others = [task for task in self.tasks if task is not this]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+        await self.refuse(ShuttingDown(SHUTTING_DOWN))
 
     def start_task(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         self.tasks.start(self._supervised(coro), name)
@@ -89,6 +164,8 @@ class PushConsumer(SelectorConsumer):
     send it", so a slow client gets the latest version, never a backlog.
     """
 
+    transport = "push"
+
     async def connect(self) -> None:
         await self.accept()
         name = self.scope["url_route"]["kwargs"].get("name")
@@ -121,6 +198,8 @@ class BidirectionalConsumer(SelectorConsumer):
     Incoming frames are handled by the consumer itself, outgoing ticks by an
     owned task; a disconnect ends the first and so cancels the second.
     """
+
+    transport = "bidirectional"
 
     async def connect(self) -> None:
         await self.accept()

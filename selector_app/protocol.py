@@ -87,6 +87,10 @@ def parse_cursor(raw: str | None) -> int:
     return int(raw)
 
 
+#: What a client is told when the drain ends its request or socket.
+SHUTTING_DOWN = "This server process is shutting down; connect again."
+
+
 def close_reason(text: str) -> str:
     """``text`` cut to what a WebSocket close frame can carry."""
     return text.encode()[:MAX_REASON].decode(errors="ignore")
@@ -102,6 +106,8 @@ class Refused(Exception):
 
     status: int = 400
     close_code: int = 4400
+    #: Whether the refusal is temporary: HTTP answers then carry ``Retry-After``.
+    retry_later: bool = False
 
 
 class InvalidCursor(Refused, ValueError):
@@ -121,3 +127,14 @@ class TooManyWaiters(Refused, RuntimeError):
 
     status = 503
     close_code = 1013
+    retry_later = True
+
+
+class ShuttingDown(Refused, RuntimeError):
+    """This server process is draining before it exits (HTTP 503 with
+    ``Retry-After``, close 1012 "service restart"): connect again, to another
+    process if there is one, with the same cursor."""
+
+    status = 503
+    close_code = 1012
+    retry_later = True

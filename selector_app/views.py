@@ -10,8 +10,9 @@ from django.views.decorators.http import require_safe
 
 from . import endpoints
 from .conf import get_config
-from .protocol import Refused, TooManyWaiters, parse_cursor
+from .protocol import Refused, parse_cursor
 from .runtime import get_hub
+from .shutdown import get_connections
 
 TEXT = "text/plain; charset=utf-8"
 
@@ -24,7 +25,7 @@ def _text(status: int, body: str = "") -> HttpResponse:
 
 def _refusal(error: Refused) -> HttpResponse:
     response = _text(error.status, f"{error}\n")
-    if isinstance(error, TooManyWaiters):
+    if error.retry_later:
         response["Retry-After"] = str(get_config().RETRY_AFTER)
     return response
 
@@ -34,15 +35,20 @@ def _refusal(error: Refused) -> HttpResponse:
 @csrf_exempt
 @require_safe
 async def comet(request: HttpRequest, name: str | None = None) -> HttpResponse:
-    """``GET /comet[/<name>]?seq=N``: answer when the sequence differs from N."""
+    """``GET /comet[/<name>]?seq=N``: answer when the sequence differs from N.
+
+    Held among the loop's open connections, so that a drain answers it at
+    once (503) instead of the server waiting out the long-poll timeout.
+    """
     config = get_config()
     try:
         cursor = parse_cursor(request.GET.get("seq"))
-        snapshot = await get_hub().poll(
-            name or config.DEFAULT_RESOURCE,
-            cursor,
-            timeout=config.LONG_POLL_TIMEOUT,
-        )
+        async with get_connections().hold("comet"):
+            snapshot = await get_hub().poll(
+                name or config.DEFAULT_RESOURCE,
+                cursor,
+                timeout=config.LONG_POLL_TIMEOUT,
+            )
     except Refused as error:
         return _refusal(error)
     if snapshot is None:

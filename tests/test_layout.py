@@ -16,11 +16,11 @@ PACKAGE = Path(selector_app.__file__).parent
 #: gc_tuning) only forward to the new ones and are left out.
 LAYERS = [
     {"selector", "protocol", "tasks", "signals", "_deprecated"},
-    {"hub", "conf"},
+    {"hub", "conf", "connections"},
     {"models", "layers"},
     {"services"},
     {"feed", "locks", "updater"},
-    {"runtime"},
+    {"runtime", "shutdown", "daphne_compat"},
     {"endpoints", "views", "consumers", "fastpath", "urls", "routing"},
     {"templatetags", "admin", "checks", "apps", "management", "migrations"},
 ]

@@ -14,6 +14,7 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 from django.urls import path  # noqa: E402
 
 from selector_app.routing import websocket_urlpatterns  # noqa: E402
+from selector_app.shutdown import lifespan  # noqa: E402
 
 from .consumers import PingConsumer  # noqa: E402
 
@@ -32,5 +33,6 @@ application = ProtocolTypeRouter(
                 )
             )
         ),
+        "lifespan": lifespan,
     }
 )

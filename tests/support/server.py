@@ -1,4 +1,4 @@
-"""Real server processes for end-to-end tests: Daphne on a free port.
+"""Real server processes for end-to-end tests: Daphne or Uvicorn on a free port.
 
 Each server gets its own environment (database URL, channel layer, settings
 module) and a log file whose tail is shown when something goes wrong.
@@ -59,8 +59,15 @@ def manage(*args: str, env: dict[str, str], timeout: float = 60) -> str:
     return result.stdout
 
 
+#: The ASGI servers the tests run: each behaviour is checked on both.
+SERVERS = ("daphne", "uvicorn")
+
+
 class ServerProcess:
-    """One Daphne process serving an ASGI application on 127.0.0.1."""
+    """One Daphne or Uvicorn process serving an ASGI application on 127.0.0.1.
+
+    Uvicorn runs with the flags docs/deployment.md gives it.
+    """
 
     def __init__(
         self,
@@ -69,12 +76,32 @@ class ServerProcess:
         *,
         application: str = "realtime_site.asgi:application",
         port: int | None = None,
+        server: str = "daphne",
+        args: tuple[str, ...] = (),
     ) -> None:
+        if server not in SERVERS:
+            raise ValueError(f"server must be one of {SERVERS}, not {server!r}.")
         self.env = env
         self.log_path = log_path
         self.application = application
         self.port = port or free_port()
+        self.server = server
+        self.args = args
         self.process: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        """The server's command line, ``args`` last."""
+        if self.server == "uvicorn":
+            return [
+                *(sys.executable, "-m", "uvicorn", self.application),
+                *("--host", "127.0.0.1", "--port", str(self.port)),
+                *("--ws", "websockets-sansio", "--backlog", "2048"),
+                *self.args,
+            ]
+        return [
+            *(sys.executable, "-m", "daphne", "-b", "127.0.0.1"),
+            *("-p", str(self.port), *self.args, self.application),
+        ]
 
     @property
     def url(self) -> str:
@@ -92,16 +119,7 @@ class ServerProcess:
         """Start the server and return once it accepts connections."""
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                self.application,
-            ],
+            self.command(),
             env=self.env,
             cwd=ROOT,
             stdout=log,
