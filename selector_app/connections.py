@@ -139,10 +139,19 @@ class Connections:
         step = spread / len(members) if members else 0.0
         for index, (name, member) in enumerate(members):
             delay = start + index * step - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            if delay > 0 and await self._all_gone_within(delay):
+                return
             if member in self._open.get(name, ()):
                 _end(member)
+
+    async def _all_gone_within(self, delay: float) -> bool:
+        """Sleep ``delay`` seconds, or less if every member leaves meanwhile."""
+        try:
+            async with asyncio.timeout(delay):
+                await self._gone.wait()
+        except TimeoutError:
+            return False
+        return True
 
 
 def _end(member: Member) -> None:

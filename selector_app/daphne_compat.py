@@ -17,6 +17,7 @@ loaded); never at import.
 
 from __future__ import annotations
 
+import functools
 import sys
 from typing import Any
 
@@ -35,6 +36,7 @@ def allow_server_close_codes() -> bool:
     if getattr(original, "allows_server_codes", False):
         return False
 
+    @functools.wraps(original)
     def serverClose(self: Any, code: int | None = None) -> None:
         if code in SERVER_CLOSE_CODES:
             self.sendCloseFrame(code=code)

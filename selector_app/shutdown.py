@@ -80,13 +80,15 @@ def chain_signal_handlers(loop: asyncio.AbstractEventLoop) -> list[int]:
         return []
     if get_config().DRAIN_TIMEOUT <= 0:
         return []
+    if not _server_handler(signal.SIGTERM):
+        # No server handles SIGTERM (a test runner, a script; asyncio.run()
+        # handles only SIGINT): leave both signals alone.
+        return []
     chained = []
     for number in (signal.SIGTERM, signal.SIGINT):
-        current = signal.getsignal(number)
-        if current is _installed.get(number):
+        current = _server_handler(number)
+        if current is None:
             continue
-        if not callable(current) or current is signal.default_int_handler:
-            continue  # no server handler to chain: leave the signal alone
         handler = functools.partial(_on_signal, loop, current)
         signal.signal(number, handler)
         _installed[number] = handler
@@ -97,6 +99,18 @@ def chain_signal_handlers(loop: asyncio.AbstractEventLoop) -> list[int]:
             [signal.Signals(number).name for number in chained],
         )
     return chained
+
+
+def _server_handler(number: int) -> SignalHandler | None:
+    """The handler a server installed for ``number`` and we have not chained
+    yet; ``None`` for the default action, ignoring, Python's KeyboardInterrupt,
+    or our own."""
+    current = signal.getsignal(number)
+    if not callable(current) or current is signal.default_int_handler:
+        return None
+    if current is _installed.get(number):
+        return None
+    return current
 
 
 def _on_signal(
