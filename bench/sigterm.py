@@ -81,7 +81,7 @@ async def probe(kind: str, clients: int, directory: Path, drain: float) -> None:
     )
     manage("migrate", "-v0", env=env)
     log = directory / f"{kind}.log"
-    server = ServerProcess(env, log, server=kind).start()
+    server = ServerProcess.documented(env, log, kind).start()
     try:
         async with httpx.AsyncClient(timeout=60) as client:
             first = await client.get(f"{server.url}/comet?seq=0")

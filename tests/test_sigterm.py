@@ -1,23 +1,31 @@
 """SIGTERM on a real Daphne and a real Uvicorn process: the drain as clients see it.
 
-Each server holds Comet requests (on a quiet resource: no updater) and has
-push and bidirectional sockets open when it is sent SIGTERM, with
-``DRAIN_TIMEOUT`` = 2 s.
+Each server runs the command docs/deployment.md gives for it (on a free
+port), holds Comet requests (on a quiet resource: no updater) and has push and
+bidirectional sockets open when it is sent SIGTERM, with ``DRAIN_TIMEOUT`` = 2 s.
 """
 
 from __future__ import annotations
 
 import asyncio
+import shutil
 import signal
+import subprocess
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.support.server import SERVERS, ServerProcess, manage, project_env
+from tests.support.server import (
+    SERVERS,
+    ServerProcess,
+    manage,
+    project_env,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
@@ -39,7 +47,9 @@ def env(tmp_path_factory):
 
 @pytest.fixture(params=SERVERS)
 def server(request, env, tmp_path):
-    with ServerProcess(env, tmp_path / "server.log", server=request.param) as server:
+    with ServerProcess.documented(
+        env, tmp_path / "server.log", request.param
+    ) as server:
         yield server
 
 
@@ -147,9 +157,23 @@ async def test_sigterm_answers_held_requests_closes_sockets_and_exits(server):
 
 
 def test_uvicorn_finds_the_lifespan_protocol(env, tmp_path):
-    with ServerProcess(env, tmp_path / "server.log", server="uvicorn") as server:
+    with ServerProcess.documented(env, tmp_path / "server.log", "uvicorn") as server:
         httpx.get(f"{server.url}/comet?seq=0", timeout=10)
     log = server.log_tail(400)
     assert "Application startup complete." in log
     assert "lifespan" not in log.lower(), log
     assert "Application shutdown complete." in log
+
+
+@pytest.mark.skipif(shutil.which("ss") is None, reason="needs ss (iproute2)")
+def test_the_documented_daphne_command_sets_a_listen_backlog(env, tmp_path):
+    somaxconn = int(Path("/proc/sys/net/core/somaxconn").read_text())
+    with ServerProcess.documented(env, tmp_path / "server.log", "daphne") as server:
+        listening = subprocess.run(
+            ["ss", "-Hltn", f"sport = :{server.port}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+    # For a listening socket, ss's Send-Q column is its backlog.
+    assert int(listening[2]) == min(4096, somaxconn)

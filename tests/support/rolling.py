@@ -223,22 +223,19 @@ async def rolling_restart(
         ports = (free_port(), free_port())
         servers = []
         for n, port in enumerate(ports):
-            server = ServerProcess(
-                env, directory / f"{n}-a.log", server=kind, port=port
-            )
+            server = ServerProcess.documented(env, directory / f"{n}-a.log", kind, port)
             stack.callback(server.stop)
             servers.append(server.start())
         clients = [
             Client(kinds, ports, ports[n % 2])
             for n, kinds in enumerate(["push"] * push + ["comet"] * comet)
         ]
-        async with _running(clients) as everyone:
-            await until_all(lambda c: c.served and c.received, everyone, 60)
+        async with _running(clients):
             drains = []
             for n, port in enumerate(ports):
                 drains.append(await _restart(servers, n, clients, kind, drain_timeout))
-                server = ServerProcess(
-                    env, directory / f"{n}-b.log", server=kind, port=port
+                server = ServerProcess.documented(
+                    env, directory / f"{n}-b.log", kind, port
                 )
                 stack.callback(server.stop)
                 # In a thread: the clients keep reading meanwhile.
@@ -250,16 +247,28 @@ async def rolling_restart(
         return Report(kind, clients, drains, len(updater.published()), final)
 
 
+#: Clients started at a time, each batch once the previous one is served: the
+#: reconnect wave to measure is the drain's, not the start-up's.
+BATCH = 100
+
+
 @contextlib.asynccontextmanager
 async def _running(clients: list[Client]):
+    """Run every client (started in batches); cancel them all on the way out."""
     limits = httpx.Limits(max_connections=None, max_keepalive_connections=0)
+    tasks: list[asyncio.Task[None]] = []
     async with httpx.AsyncClient(timeout=60, limits=limits) as http:
-        tasks = [
-            asyncio.create_task(run_push(c) if c.kind == "push" else run_comet(c, http))
-            for c in clients
-        ]
         try:
-            yield clients
+            for start in range(0, len(clients), BATCH):
+                batch = clients[start : start + BATCH]
+                tasks.extend(
+                    asyncio.create_task(
+                        run_push(c) if c.kind == "push" else run_comet(c, http)
+                    )
+                    for c in batch
+                )
+                await until_all(lambda c: c.served and c.received, batch, 60)
+            yield
         finally:
             for task in tasks:
                 task.cancel()

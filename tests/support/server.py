@@ -7,6 +7,8 @@ module) and a log file whose tail is shown when something goes wrong.
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -39,6 +41,27 @@ def project_env(**overrides: str) -> dict[str, str]:
     )
     env.update(overrides)
     return env
+
+
+#: How each server's command in docs/deployment.md names its port.
+DOCUMENTED_PORT = {"daphne": "port=8001", "uvicorn": "--port 8003"}
+
+
+def documented_command(server: str, port: int) -> list[str]:
+    """The command line docs/deployment.md gives for ``server``, run with
+    this Python and listening on ``port`` instead of the documented one."""
+    documented = DOCUMENTED_PORT[server]
+    text = (ROOT / "docs" / "deployment.md").read_text()
+    for block in re.findall(r"```sh\n(.*?)```", text, re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            if line.startswith(f"{server} ") and documented in line:
+                mine = documented.replace("8001", str(port)).replace("8003", str(port))
+                return [
+                    sys.executable,
+                    "-m",
+                    *shlex.split(line.replace(documented, mine)),
+                ]
+    raise LookupError(f"docs/deployment.md gives no {server} command.")
 
 
 def manage(*args: str, env: dict[str, str], timeout: float = 60) -> str:
@@ -78,6 +101,7 @@ class ServerProcess:
         port: int | None = None,
         server: str = "daphne",
         args: tuple[str, ...] = (),
+        argv: list[str] | None = None,
     ) -> None:
         if server not in SERVERS:
             raise ValueError(f"server must be one of {SERVERS}, not {server!r}.")
@@ -87,10 +111,14 @@ class ServerProcess:
         self.port = port or free_port()
         self.server = server
         self.args = args
+        #: A whole command line instead of the one :meth:`command` builds.
+        self.argv = argv
         self.process: subprocess.Popen[bytes] | None = None
 
     def command(self) -> list[str]:
         """The server's command line, ``args`` last."""
+        if self.argv is not None:
+            return self.argv
         if self.server == "uvicorn":
             return [
                 *(sys.executable, "-m", "uvicorn", self.application),
@@ -152,6 +180,15 @@ class ServerProcess:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    @classmethod
+    def documented(
+        cls, env: dict[str, str], log_path: Path, server: str, port: int | None = None
+    ) -> ServerProcess:
+        """``server`` started with docs/deployment.md's command line."""
+        port = port or free_port()
+        argv = documented_command(server, port)
+        return cls(env, log_path, server=server, port=port, argv=argv)
 
 
 def terminate(process: subprocess.Popen | None, timeout: float = 10.0) -> None:
