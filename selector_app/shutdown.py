@@ -48,6 +48,9 @@ logger = logging.getLogger(__name__)
 #: The share of ``DRAIN_TIMEOUT`` over which SIGTERM spreads the socket
 #: closes; the rest lets the last close handshakes finish.
 SPREAD_SHARE = 0.75
+#: Seconds closing the hub may take on the way out (its feed may be waiting
+#: for a database read); the process stops anyway after that.
+CLOSE_HUB_TIMEOUT = 1.0
 
 SignalHandler = Callable[[int, FrameType | None], Any]
 
@@ -160,12 +163,22 @@ async def _drain_then_stop(
     started = loop.time()
     try:
         await connections.drain(spread=spread, timeout=timeout)
-        await close_hub()
+        await _close_hub_in_time()
         logger.info("Drained in %.2f s; stopping.", loop.time() - started)
     except Exception:
         logger.exception("The drain failed; stopping the server anyway.")
     finally:
         server_handler(number, frame)
+
+
+async def _close_hub_in_time() -> None:
+    try:
+        async with asyncio.timeout(CLOSE_HUB_TIMEOUT):
+            await close_hub()
+    except TimeoutError:
+        logger.warning(
+            "The hub did not close within %.1f s; stopping anyway.", CLOSE_HUB_TIMEOUT
+        )
 
 
 # The ASGI lifespan protocol ----------------------------------------------------
@@ -196,6 +209,6 @@ async def lifespan(
                 return
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
-            await close_hub()
+            await _close_hub_in_time()
             await send({"type": "lifespan.shutdown.complete"})
             return

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
+import ssl
 import statistics
 import time
 from collections import Counter
@@ -108,15 +110,31 @@ async def run_push(client: Client) -> None:
             await asyncio.sleep(0.2)  # the other one may be starting
 
 
-async def run_comet(client: Client, http: httpx.AsyncClient) -> None:
+async def run_comet(client: Client) -> None:
+    # A client of its own, as each browser has: one shared pool would scan
+    # every pooled connection per request (httpcore), and with hundreds of
+    # held requests the load generator would be the bottleneck. One TLS
+    # context for all: building one takes ~50 ms, and a hundred of them would
+    # stall the loop long enough for servers to drop idle keep-alives.
+    async with httpx.AsyncClient(timeout=60, verify=_tls()) as http:
+        await _poll(client, http)
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    return ssl.create_default_context()
+
+
+async def _poll(client: Client, http: httpx.AsyncClient) -> None:
     while True:
         url = f"http://127.0.0.1:{client.port}/comet?seq={client.cursor}"
         try:
             answer = await http.get(url)
         except httpx.ConnectError:
             ending = "refused"
-        except httpx.TransportError:
-            ending = "unanswered"  # the connection closed without a response
+        except httpx.TransportError as error:
+            # The connection closed without a response.
+            ending = f"unanswered ({type(error).__name__})"
         else:
             if answer.status_code in (200, 204):
                 if answer.status_code == 200:
@@ -191,8 +209,10 @@ async def until_all(predicate, clients: list[Client], timeout: float) -> None:
             while not all(predicate(c) for c in clients):  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
     except TimeoutError:
-        left = sum(not predicate(c) for c in clients)
-        raise TimeoutError(f"{left} of {len(clients)} clients not there") from None
+        left = [c for c in clients if not predicate(c)]
+        raise TimeoutError(
+            f"{len(left)} of {len(clients)} clients not there, e.g. {left[0]}"
+        ) from None
 
 
 async def rolling_restart(
@@ -255,24 +275,20 @@ BATCH = 100
 @contextlib.asynccontextmanager
 async def _running(clients: list[Client]):
     """Run every client (started in batches); cancel them all on the way out."""
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=0)
     tasks: list[asyncio.Task[None]] = []
-    async with httpx.AsyncClient(timeout=60, limits=limits) as http:
-        try:
-            for start in range(0, len(clients), BATCH):
-                batch = clients[start : start + BATCH]
-                tasks.extend(
-                    asyncio.create_task(
-                        run_push(c) if c.kind == "push" else run_comet(c, http)
-                    )
-                    for c in batch
-                )
-                await until_all(lambda c: c.served and c.received, batch, 60)
-            yield
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+    try:
+        for start in range(0, len(clients), BATCH):
+            batch = clients[start : start + BATCH]
+            tasks.extend(
+                asyncio.create_task(run_push(c) if c.kind == "push" else run_comet(c))
+                for c in batch
+            )
+            await until_all(lambda c: c.served and c.received, batch, 60)
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def _restart(
