@@ -10,9 +10,8 @@ clients and prints the numbers.
 
 The protocol is latest-wins: a client that takes longer than two publishes to
 be served again gets the latest version and skips one, which is not what this
-test is about. On a loaded 2-core machine a reconnect wave of 200 clients took
-up to 3.5 s, so versions come every 4 s here, and the drain gets 3 s (a request
-a starved server has not even read when its drain ends is not answered).
+test is about; so versions come every 2.5 s, well above the reconnect times
+measured here (p99 0.15-0.6 s, up to 1.7 s on a loaded machine).
 """
 
 from __future__ import annotations
@@ -24,8 +23,8 @@ from tests.support.server import SERVERS
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
-DRAIN_TIMEOUT = 3.0
-INTERVAL = 4.0
+DRAIN_TIMEOUT = 2.0
+INTERVAL = 2.5
 
 
 @pytest.mark.parametrize("server", SERVERS)

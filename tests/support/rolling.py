@@ -51,7 +51,12 @@ class Client:
     served: bool = False
     received: int = 0
     skipped: int = 0  # versions between two it received: missed
+    #: Of those, the ones skipped by the first version after a move: missed
+    #: because of the restart, rather than because the client (or the load
+    #: generator) was slower than the publisher, as latest-wins allows.
+    skipped_on_move: int = 0
     gaps: list[tuple[int, int]] = field(default_factory=list)
+    _moved: bool = False
     regressions: int = 0  # a sequence not above the previous one
     #: Held requests closed without an answer, sockets closed without 1012.
     dropped: int = 0
@@ -67,9 +72,12 @@ class Client:
             self.regressions += 1
         elif self.cursor and sequence > self.cursor + 1:
             self.skipped += sequence - self.cursor - 1
+            if self._moved:
+                self.skipped_on_move += sequence - self.cursor - 1
             self.gaps.append((self.cursor, sequence))
         self.cursor = max(self.cursor, sequence)
         self.received += 1
+        self._moved = False
 
     def served_now(self) -> None:
         self.served = True
@@ -85,6 +93,7 @@ class Client:
         if self._sent_away is None:
             self._sent_away = time.monotonic()
         self.served = False
+        self._moved = True
         self.port = self.ports[1] if self.port == self.ports[0] else self.ports[0]
 
 
@@ -166,6 +175,9 @@ class Report:
     drains: list[Drain]
     published: int
     final: int
+    #: How late the load generator's own loop ran a 0.1 s sleep, in seconds:
+    #: when it lags, every latency above includes its queueing.
+    lag: list[float] = field(default_factory=list)
 
     def summary(self) -> dict[str, object]:
         moves = [m for c in self.clients for m in c.moves]
@@ -184,10 +196,12 @@ class Report:
             "dropped": sum(c.dropped for c in self.clients),
             # Versions a client never got, from its first to the last published.
             "missed": sum(c.skipped + self.final - c.cursor for c in self.clients),
+            "missed_on_move": sum(c.skipped_on_move for c in self.clients),
             "regressions": sum(c.regressions for c in self.clients),
             "moves": len(moves),
             "push_reconnect_s": _spread(push),
             "comet_next_version_s": _spread(comet),
+            "load_generator_lag_s": _spread(self.lag),
         }
 
 
@@ -250,7 +264,8 @@ async def rolling_restart(
             Client(kinds, ports, ports[n % 2])
             for n, kinds in enumerate(["push"] * push + ["comet"] * comet)
         ]
-        async with _running(clients):
+        lag: list[float] = []
+        async with _running(clients), _sampling_lag(lag):
             drains = []
             for n, port in enumerate(ports):
                 drains.append(await _restart(servers, n, clients, kind, drain_timeout))
@@ -264,7 +279,26 @@ async def rolling_restart(
             await asyncio.to_thread(updater.stop)
             final = updater.published()[-1]
             await until_all(lambda c: c.cursor >= final, clients, 10 + interval)
-        return Report(kind, clients, drains, len(updater.published()), final)
+        return Report(kind, clients, drains, len(updater.published()), final, lag)
+
+
+@contextlib.asynccontextmanager
+async def _sampling_lag(lag: list[float]):
+    """Record how late this loop wakes from 0.1 s sleeps while the body runs."""
+
+    async def sample() -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            asked = loop.time() + 0.1
+            await asyncio.sleep(0.1)
+            lag.append(loop.time() - asked)
+
+    sampler = asyncio.create_task(sample())
+    try:
+        yield
+    finally:
+        sampler.cancel()
+        await asyncio.gather(sampler, return_exceptions=True)
 
 
 #: Clients started at a time, each batch once the previous one is served: the
