@@ -89,7 +89,7 @@ SERVERS = ("daphne", "uvicorn")
 class ServerProcess:
     """One Daphne or Uvicorn process serving an ASGI application on 127.0.0.1.
 
-    Uvicorn runs with the flags docs/deployment.md gives it.
+    :meth:`documented` starts the command line docs/deployment.md gives.
     """
 
     def __init__(
@@ -100,7 +100,6 @@ class ServerProcess:
         application: str = "realtime_site.asgi:application",
         port: int | None = None,
         server: str = "daphne",
-        args: tuple[str, ...] = (),
         argv: list[str] | None = None,
     ) -> None:
         if server not in SERVERS:
@@ -110,13 +109,12 @@ class ServerProcess:
         self.application = application
         self.port = port or free_port()
         self.server = server
-        self.args = args
         #: A whole command line instead of the one :meth:`command` builds.
         self.argv = argv
         self.process: subprocess.Popen[bytes] | None = None
 
     def command(self) -> list[str]:
-        """The server's command line, ``args`` last."""
+        """The server's command line."""
         if self.argv is not None:
             return self.argv
         if self.server == "uvicorn":
@@ -124,11 +122,10 @@ class ServerProcess:
                 *(sys.executable, "-m", "uvicorn", self.application),
                 *("--host", "127.0.0.1", "--port", str(self.port)),
                 *("--ws", "websockets-sansio", "--backlog", "2048"),
-                *self.args,
             ]
         return [
             *(sys.executable, "-m", "daphne", "-b", "127.0.0.1"),
-            *("-p", str(self.port), *self.args, self.application),
+            *("-p", str(self.port), self.application),
         ]
 
     @property
