@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP through Django, WebSocket through Channels."""
+"""ASGI entry point: HTTP through Django, WebSocket through Channels, and the
+lifespan protocol (drain on SIGTERM; selector_app/shutdown.py)."""
 
 import os
 
@@ -18,6 +19,7 @@ from selector_app.routing import (  # noqa: E402
     websocket_urlpatterns,
 )
 from selector_app.security import OriginValidator  # noqa: E402
+from selector_app.shutdown import lifespan  # noqa: E402
 
 http_app = django_asgi_app
 if os.environ.get("SELECTOR_COMET_FAST_PATH", "1") == "1":
@@ -36,5 +38,6 @@ application = ProtocolTypeRouter(
         "websocket": OriginValidator(
             URLRouter([*websocket_urlpatterns, websocket_fallback])
         ),
+        "lifespan": lifespan,
     }
 )

@@ -55,6 +55,14 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be a whole number.") from None
 
 
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "")
+    try:
+        return float(raw) if raw else default
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number.") from None
+
+
 # The production profile (DJANGO_DEBUG=0) passes `manage.py check --deploy`:
 # HTTPS only, behind a proxy that sets X-Forwarded-Proto. Each part can be
 # turned off or tuned from the environment (docs/settings.md).
@@ -179,6 +187,7 @@ SELECTOR_APP = {
     "BASE_TEMPLATE": "base.html",
     "EMBEDDED_UPDATER": env_bool("SELECTOR_EMBEDDED_UPDATER", True),
     "GC_TUNING": env_bool("SELECTOR_GC_TUNING", True),
+    "DRAIN_TIMEOUT": env_float("SELECTOR_DRAIN_TIMEOUT", 5.0),
 }
 
 LOGGING = {

@@ -33,6 +33,10 @@ class Config:
     MAX_HELD_REQUESTS: int = 10_000
     #: The ``Retry-After`` header (seconds) sent with a 503.
     RETRY_AFTER: int = 2
+    #: Seconds a server process takes on SIGTERM to answer its held requests
+    #: and close its sockets (spread over the window) before it exits; 0
+    #: leaves SIGTERM to the server alone (see selector_app.shutdown).
+    DRAIN_TIMEOUT: float = 5.0
     #: Seconds between the hub's re-reads of the resource rows.
     RESYNC_INTERVAL: float = 5.0
     #: Seconds a hub waits for one database read (a re-read, or a resource it

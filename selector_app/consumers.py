@@ -12,14 +12,17 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from .access import authorize_scope
 from .conf import Config, get_config
+from .connections import Connections
 from .limits import ReceiveLimit, open_sockets
 from .protocol import (
     SERVER_ERROR,
+    SHUTTING_DOWN,
     MessageTooBig,
     NotReading,
     Query,
     RateLimited,
     Refused,
+    ShuttingDown,
     Snapshot,
     TooManySockets,
     UnknownEndpoint,
@@ -29,6 +32,7 @@ from .protocol import (
 )
 from .runtime import get_hub, tune_gc
 from .servers import client_gone, daphne_socket, offers_denial_response
+from .shutdown import get_connections
 from .tasks import OwnedTasks
 
 logger = logging.getLogger(__name__)
@@ -44,8 +48,15 @@ class SelectorConsumer(AsyncWebsocketConsumer):
 
     Whatever ends the consumer (client disconnect, server shutdown, an
     error), every task started with :meth:`start_task` is cancelled and
-    awaited before the consumer returns.
+    awaited before the consumer returns. An accepted socket counts among the
+    loop's open connections under :attr:`transport`; during a drain new
+    handshakes are refused and open sockets are closed with 1012.
     """
+
+    #: The name this consumer's sockets are counted under.
+    transport = "websocket"
+    #: The drain closes sockets in turn, spread over its window.
+    ends_at_once = False
 
     #: No channel-layer channel per socket: the hub is the process's only
     #: subscriber. With channels_redis a per-socket channel would cost a Redis
@@ -64,9 +75,14 @@ class SelectorConsumer(AsyncWebsocketConsumer):
         self.daphne = daphne_socket(send)
         self.closing = False
         self.counted = False  # holds one of the process's open sockets
+        self.connections: Connections | None = None
+        #: Set once the drain has started closing this socket.
+        self.ending = False
         try:
             await super().__call__(scope, receive, send)
         finally:
+            if self.connections is not None:
+                self.connections.untrack(self.transport, self)
             await self.tasks.aclose()
             if self.counted:
                 open_sockets.closed()
@@ -79,10 +95,33 @@ class SelectorConsumer(AsyncWebsocketConsumer):
         an echo frame. These consumers never use the ORM: they read the hub,
         whose own database reads tidy their connections.
         """
+        if self.ending and message["type"] == "websocket.receive":
+            return  # closing for a restart: nothing more is answered
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}.")
         await handler(message)
+
+    async def accept(self, subprotocol: str | None = None, headers=None) -> None:
+        """Accept, and count the socket among the loop's open connections."""
+        await super().accept(subprotocol, headers)
+        self.connections = get_connections()
+        self.connections.track(self.transport, self)
+
+    def end(self) -> None:
+        """Close with 1012 because the process is shutting down (the drain
+        calls this); no frame follows the close."""
+        if not self.ending:
+            self.ending = True
+            self.start_task(self._close_for_restart(), "selector_app drain")
+
+    async def _close_for_restart(self) -> None:
+        this = asyncio.current_task()
+        others = [task for task in self.tasks if task is not this]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+        await self.refuse(ShuttingDown(SHUTTING_DOWN))
 
     def start_task(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         self.tasks.start(self._supervised(coro), name)
@@ -102,7 +141,11 @@ class SelectorConsumer(AsyncWebsocketConsumer):
             await self.close(code=SERVER_ERROR, reason="Internal server error.")
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
-        """Refuse the handshake past the process's limit of open sockets."""
+        """Refuse the handshake while the process drains, or past its limit
+        of open sockets."""
+        if get_connections().draining:
+            await self.refuse_handshake(ShuttingDown(SHUTTING_DOWN))
+            return
         limit = get_config().MAX_OPEN_SOCKETS
         if not open_sockets.try_open(limit):
             await self.refuse_handshake(
@@ -121,7 +164,8 @@ class SelectorConsumer(AsyncWebsocketConsumer):
         with the refusal's close code."""
         if not offers_denial_response(self.scope):
             self.log_refusal(error, error.close_code)
-            await self.accept()
+            # Not self.accept(): a refused socket never counts as open.
+            await super().accept()
             await self.refuse(error, logged=True)
             return
         self.log_refusal(error, error.status)
@@ -246,6 +290,8 @@ class PushConsumer(SelectorConsumer):
     send it", so a slow client gets the latest version, never a backlog.
     """
 
+    transport = "push"
+
     async def connect(self) -> None:
         await self.accept()
         name = self.scope["url_route"]["kwargs"].get("name")
@@ -304,6 +350,8 @@ class BidirectionalConsumer(SelectorConsumer):
     Incoming frames are handled by the consumer itself, outgoing ticks by an
     owned task; a disconnect ends the first and so cancels the second.
     """
+
+    transport = "bidirectional"
 
     async def connect(self) -> None:
         await self.accept()

@@ -173,6 +173,22 @@ class Hub:
             raise UnknownResource(f"There is no resource named {name[:100]!r}.")
         return snapshot
 
+    async def _against(self, name: str, cursor: int) -> Snapshot:
+        """The version to compare a client's ``cursor`` with.
+
+        A cursor ahead of this hub may come from another process that heard
+        of a publish first (a client that moved here in a restart): asking
+        the store first keeps that client from being sent an older version.
+        Only a cursor the store is behind too (a reset) is answered with it.
+        """
+        snapshot = await self._known(name)
+        if cursor > snapshot.sequence:
+            loaded = await self._load(name)
+            if loaded is not None:
+                self.advance(loaded)
+            snapshot = self._snapshots.get(name, snapshot)
+        return snapshot
+
     # Waiting -------------------------------------------------------------------
 
     async def wait(
@@ -191,7 +207,7 @@ class Hub:
         Only a poll that has to wait counts against ``max_waiting_polls``: an
         immediate answer holds nothing and is never refused.
         """
-        answer = differs(await self._known(name), cursor)
+        answer = differs(await self._against(name, cursor), cursor)
         if answer is not None:
             return answer
         if self.waiting_polls >= self.max_waiting_polls:
@@ -215,7 +231,7 @@ class Hub:
         slow consumer simply asks later and gets the latest version, never a
         backlog.
         """
-        await self._known(name)
+        await self._against(name, cursor)
         return self._versions(name, cursor)
 
     async def _versions(self, name: str, cursor: int) -> AsyncIterator[Snapshot]:

@@ -160,6 +160,10 @@ def _unescape(text: str) -> str:
         ) from None
 
 
+#: What a client is told when the drain ends its request or socket.
+SHUTTING_DOWN = "This server process is shutting down; connect again."
+
+
 def close_reason(text: str) -> str:
     """``text`` cut to what a WebSocket close frame can carry."""
     return text.encode()[:MAX_REASON].decode(errors="ignore")
@@ -175,6 +179,8 @@ class Refused(Exception):
 
     status: int = 400
     close_code: int = 4400
+    #: Whether the refusal is temporary: HTTP answers then carry ``Retry-After``.
+    retry_later: bool = False
 
 
 class InvalidCursor(Refused, ValueError):
@@ -216,6 +222,7 @@ class TooManyWaiters(Refused, RuntimeError):
 
     status = 503
     close_code = 1013
+    retry_later = True
 
 
 class Unavailable(Refused, RuntimeError):
@@ -225,6 +232,7 @@ class Unavailable(Refused, RuntimeError):
 
     status = 503
     close_code = 4503
+    retry_later = True
 
 
 #: The close code of an unexpected server failure. Not 1011: Daphne's
@@ -264,3 +272,14 @@ class TooManySockets(Refused, RuntimeError):
 
     status = 503
     close_code = 1013
+    retry_later = True
+
+
+class ShuttingDown(Refused, RuntimeError):
+    """This server process is draining before it exits (HTTP 503 with
+    ``Retry-After``, close 1012 "service restart"): connect again, to another
+    process if there is one, with the same cursor."""
+
+    status = 503
+    close_code = 1012
+    retry_later = True

@@ -13,6 +13,7 @@ from .access import authorize_request
 from .conf import get_config
 from .protocol import Refused, parse_cursor, parse_query
 from .runtime import get_hub
+from .shutdown import get_connections
 
 TEXT = "text/plain; charset=utf-8"
 
@@ -26,7 +27,7 @@ def _text(status: int, body: str = "") -> HttpResponse:
 def refusal(error: Refused) -> HttpResponse:
     """The response for a refusal: its status and its one-line reason."""
     response = _text(error.status, f"{error}\n")
-    if error.status == 503:  # too many waiters, or the database is away
+    if error.retry_later:
         response["Retry-After"] = str(get_config().RETRY_AFTER)
     return response
 
@@ -36,7 +37,11 @@ def refusal(error: Refused) -> HttpResponse:
 @csrf_exempt
 @require_safe
 async def comet(request: HttpRequest, name: str | None = None) -> HttpResponse:
-    """``GET /comet[/<name>]?seq=N``: answer when the sequence differs from N."""
+    """``GET /comet[/<name>]?seq=N``: answer when the sequence differs from N.
+
+    Held among the loop's open connections, so that a drain answers it at
+    once (503) instead of the server waiting out the long-poll timeout.
+    """
     config = get_config()
     name = name or config.DEFAULT_RESOURCE
     try:
@@ -46,7 +51,10 @@ async def comet(request: HttpRequest, name: str | None = None) -> HttpResponse:
         cursor = parse_cursor(query.get("seq"))
         # Before the lookup: a refusal must not tell whether the name exists.
         await authorize_request(request, name)
-        snapshot = await get_hub().poll(name, cursor, timeout=config.LONG_POLL_TIMEOUT)
+        async with get_connections().hold("comet"):
+            snapshot = await get_hub().poll(
+                name, cursor, timeout=config.LONG_POLL_TIMEOUT
+            )
     except Refused as error:
         return refusal(error)
     if snapshot is None:

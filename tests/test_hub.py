@@ -228,6 +228,25 @@ async def test_poll_answers_at_once_when_the_cursor_differs(hub):
     assert hub.waiting_polls == 0
 
 
+async def test_a_cursor_ahead_of_the_hub_is_checked_against_the_store(hub, store):
+    """A client that moved here from a process that heard of version 2 first
+    is held for 3, not sent 1: the store has 2, this hub was behind."""
+    store.rows["res"] = Snapshot("res", 2, "two")
+    held = await waiting(hub.poll("res", 2))
+    assert hub.get("res").sequence == 2
+    hub.advance(Snapshot("res", 3, "three"))
+    assert (await held).sequence == 3
+    versions = await hub.follow("res", 3)
+    hub.advance(Snapshot("res", 4, "four"))
+    assert (await anext(versions)).sequence == 4
+
+
+async def test_a_cursor_ahead_of_the_store_too_is_answered_at_once(hub, store):
+    """The store was reset: the client gets its current version."""
+    assert (await hub.poll("res", 7)).data == "one"
+    assert store.reads == 1
+
+
 async def test_poll_waits_for_the_next_version_and_counts_while_waiting(hub):
     poll = await waiting(hub.poll("res", 1))
     assert hub.waiting_polls == 1

@@ -25,11 +25,11 @@ LAYERS = [
         "limits",
         "servers",
     },
-    {"hub", "conf"},
+    {"hub", "conf", "connections"},
     {"models", "layers", "security"},
     {"services", "access"},
     {"reader", "feed", "locks", "updater"},
-    {"runtime"},
+    {"runtime", "shutdown"},
     {"endpoints", "views", "consumers", "fastpath", "urls", "routing"},
     {"templatetags", "admin", "checks", "apps", "management", "migrations"},
 ]

@@ -22,6 +22,7 @@ from selector_app.routing import (  # noqa: E402
     websocket_urlpatterns,
 )
 from selector_app.security import OriginValidator  # noqa: E402
+from selector_app.shutdown import lifespan  # noqa: E402
 
 from .consumers import PingConsumer  # noqa: E402
 
@@ -39,6 +40,7 @@ application = ProtocolTypeRouter(
                 )
             )
         ),
+        "lifespan": lifespan,
     }
 )
 

@@ -82,13 +82,16 @@ def documented_command(server: str, **replace: str) -> list[str]:
     return [sys.executable, "-m", program, *args]
 
 
-#: The servers a test can ask for (``server=``).
+#: The ASGI servers the tests run: each behaviour is checked on both.
 SERVERS = ("daphne", "uvicorn")
 
 
 class ServerProcess:
-    """One Daphne or Uvicorn process serving an ASGI application on 127.0.0.1
-    (``command``, with ``{port}`` placeholders, overrides the command line)."""
+    """One Daphne or Uvicorn process serving an ASGI application on 127.0.0.1.
+
+    ``command`` (with ``{port}`` placeholders) replaces the command line;
+    :meth:`documented` starts the one docs/deployment.md gives.
+    """
 
     def __init__(
         self,
@@ -111,29 +114,16 @@ class ServerProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def command(self) -> list[str]:
-        """The command line that starts this server."""
+        """The server's command line."""
         if self.server == "uvicorn":
             return [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--ws",
-                "websockets-sansio",
-                self.application,
+                *(sys.executable, "-m", "uvicorn", self.application),
+                *("--host", "127.0.0.1", "--port", str(self.port)),
+                *("--ws", "websockets-sansio", "--backlog", "2048"),
             ]
         return [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
-            self.application,
+            *(sys.executable, "-m", "daphne", "-b", "127.0.0.1"),
+            *("-p", str(self.port), self.application),
         ]
 
     @property
@@ -188,6 +178,14 @@ class ServerProcess:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    @classmethod
+    def documented(
+        cls, env: dict[str, str], log_path: Path, server: str, port: int | None = None
+    ) -> ServerProcess:
+        """``server`` started with docs/deployment.md's command line."""
+        command = documented_command(server)
+        return cls(env, log_path, server=server, port=port, command=command)
 
 
 def terminate(process: subprocess.Popen | None, timeout: float = 10.0) -> None:
