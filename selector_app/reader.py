@@ -9,8 +9,16 @@ one kept by the client, so the :class:`RowReader` runs the hub's reads in a
 single thread of its own (never Django's shared database thread, where one
 hung query would block every other database call of the process) and gives
 up on a read after ``READ_TIMEOUT``. A read that hangs keeps its thread busy
-until the connection fails; while it does, further reads fail at once, so a
-long outage costs one thread, not one per attempt.
+until the connection fails; while it does, further reads fail at once, so an
+outage costs one thread, not one per attempt.
+
+A connection can also hang for ever while the database is fine: a persistent
+connection (``CONN_MAX_AGE``) or one opened without ``connect_timeout``,
+behind a firewall or load balancer that silently dropped its state. So a read
+hung for ``ABANDON_AFTER`` read timeouts is abandoned with its thread, and
+the next read runs in a fresh thread, through a fresh connection. Each
+abandonment in a row doubles the wait before the next, so a long outage
+costs a thread per doubling (about a dozen a day), never one per attempt.
 """
 
 from __future__ import annotations
@@ -39,6 +47,11 @@ T = TypeVar("T")
 #: What a client asking for a resource the process has not seen is told.
 UNAVAILABLE = "The database did not answer in time; try again in a few seconds."
 
+#: Read timeouts after which a read that still hangs is abandoned with its
+#: thread. Long enough for a slow database to answer (the demo bounds each
+#: connect and statement by 5 s; the default READ_TIMEOUT gives 25 s).
+ABANDON_AFTER = 5
+
 
 class RowReader:
     """Reads resource rows in its own thread, each read bounded by ``timeout``."""
@@ -49,8 +62,11 @@ class RowReader:
         self.outage = Outage(logger, "the database")
         # One worker: a read queued behind a hung one is cancelled by its
         # timeout before it ever starts, so threads never pile up.
-        self._executor = DaemonWorker("selector_app reader")
-        self._busy_since: float | None = None
+        self._worker = DaemonWorker(WORKER_NAME)
+        #: How long the current worker's read may hang before it is abandoned.
+        self._abandon_after = timeout * ABANDON_AFTER
+        #: Workers abandoned with a hung read: each ends once its read returns.
+        self._abandoned: list[DaemonWorker] = []
         self._closed = False
 
     async def rows(self) -> list[Snapshot]:
@@ -74,17 +90,23 @@ class RowReader:
         if self._closed:
             return
         self._closed = True
-        if self._executor.started and self._busy_since is None:
-            closing = asyncio.wrap_future(self._executor.submit(connections.close_all))
+        if self._worker.started and self._worker.busy_since is None:
+            closing = asyncio.wrap_future(self._worker.submit(connections.close_all))
             await asyncio.wait({closing}, timeout=self.timeout)
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._worker.shutdown(wait=False, cancel_futures=True)
+
+    @property
+    def abandoned(self) -> int:
+        """Threads abandoned with a read that has not returned yet."""
+        self._abandoned = [worker for worker in self._abandoned if worker.alive]
+        return len(self._abandoned)
 
     async def _read(self, func: Callable[..., T], **kwargs: Any) -> T:
         self._refuse_if_stuck()
         call = asyncio.ensure_future(
-            database_sync_to_async(
-                self._timed, thread_sensitive=False, executor=self._executor
-            )(func, kwargs)
+            database_sync_to_async(func, thread_sensitive=False, executor=self._worker)(
+                **kwargs
+            )
         )
         try:
             async with asyncio.timeout(self.timeout):
@@ -101,26 +123,47 @@ class RowReader:
         except Exception as error:
             call.cancel()  # a read still queued never starts
             raise self._failed(error) from error
+        self._abandon_after = self.timeout * ABANDON_AFTER
         self.outage.recovered()
         return result
-
-    def _timed(self, func: Callable[..., T], kwargs: dict[str, Any]) -> T:
-        self._busy_since = time.monotonic()
-        try:
-            return func(**kwargs)
-        finally:
-            self._busy_since = None
 
     def _refuse_if_stuck(self) -> None:
         if self._closed:
             raise Unavailable("This server process is shutting down.")
-        busy_since = self._busy_since
-        if busy_since is not None:
-            waited = time.monotonic() - busy_since
-            if waited > self.timeout:
-                raise self._failed(
-                    TimeoutError(f"the previous read has hung for {waited:.0f} s")
-                )
+        busy_since = self._worker.busy_since
+        if busy_since is None:
+            return
+        waited = time.monotonic() - busy_since
+        if waited >= self._abandon_after:
+            self._abandon(waited)
+        elif waited > self.timeout:
+            raise self._failed(
+                TimeoutError(f"the previous read has hung for {waited:.0f} s")
+            )
+
+    def _abandon(self, waited: float) -> None:
+        """Leave the hung read to its thread and read in a fresh one.
+
+        The old thread closes its connection and ends if the read ever
+        returns; until then it is one daemon thread and one socket.
+        """
+        hung = self._worker
+        hung.submit(connections.close_all)
+        hung.shutdown(wait=False)
+        self._abandoned.append(hung)
+        self._worker = DaemonWorker(WORKER_NAME)
+        self._abandon_after *= 2
+        still = self.abandoned
+        logger.warning(
+            "A database read has hung for %.0f s: abandoning its thread and "
+            "connection, and reading through new ones (%s abandoned thread%s "
+            "still waiting for an answer; a read that hangs again is abandoned "
+            "after %.0f s).",
+            waited,
+            still,
+            "" if still == 1 else "s",
+            self._abandon_after,
+        )
 
     def _failed(self, error: Exception) -> Unavailable:
         if isinstance(error, TimeoutError) and not str(error):
@@ -133,6 +176,10 @@ class RowReader:
             error=error,
         )
         return Unavailable(UNAVAILABLE)
+
+
+#: The reader's threads, as a thread dump names them.
+WORKER_NAME = "selector_app reader"
 
 
 class DaemonWorker(Executor):
@@ -151,10 +198,20 @@ class DaemonWorker(Executor):
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._shutdown = False
+        self._busy_since: float | None = None
 
     @property
     def started(self) -> bool:
         return self._thread is not None
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def busy_since(self) -> float | None:
+        """``time.monotonic()`` when the running call started, or None."""
+        return self._busy_since
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         with self._lock:
@@ -189,9 +246,12 @@ class DaemonWorker(Executor):
             future, call = item
             if not future.set_running_or_notify_cancel():
                 continue  # cancelled while queued
+            self._busy_since = time.monotonic()
             try:
                 result = call()
             except BaseException as error:
                 future.set_exception(error)
             else:
                 future.set_result(result)
+            finally:
+                self._busy_since = None

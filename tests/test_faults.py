@@ -49,9 +49,11 @@ def postgres():
 
 def fault_env(**overrides: str) -> dict[str, str]:
     return project_env(
-        DJANGO_SETTINGS_MODULE="tests.support.fault_settings",
-        SELECTOR_EMBEDDED_UPDATER="0",
-        **overrides,
+        **{
+            "DJANGO_SETTINGS_MODULE": "tests.support.fault_settings",
+            "SELECTOR_EMBEDDED_UPDATER": "0",
+            **overrides,
+        }
     )
 
 
@@ -281,49 +283,92 @@ async def test_postgresql_restarted_under_running_servers(
 
 
 async def test_a_database_that_stops_answering_blocks_nothing(kind, tmp_path, postgres):
-    """The database accepts connections but never answers. Known resources
-    are served as they are; one the process has not seen gets 503 instead of
-    a request that hangs; updates resume once it answers; the process still
-    exits on SIGTERM."""
+    """The database accepts connections but never answers. Before the process
+    has read the rows once, a client gets 503 (4503) instead of a request that
+    hangs; once it has, it knows every name, so a known resource is served as
+    it is and another one gets 404 (4404) from memory: no client waits at all.
+    Updates resume once the database answers; the process exits on SIGTERM."""
     direct = postgres.create_database(f"black_hole_{kind}")
+    admin = project_env(DATABASE_URL=direct)
     log = tmp_path / "server.log"
     with BlackHoleProxy(postgres.port) as proxy:
-        through = direct.replace(f":{postgres.port}/", f":{proxy.port}/")
-        env = fault_env(DATABASE_URL=through)
+        env = fault_env(DATABASE_URL=proxied(direct, postgres.port, proxy))
         manage("migrate", "-v0", env=env)
+        proxy.swallow()  # from the start: the process has never read the rows
         server = ServerProcess(env, log, server=kind).start()
         try:
-            async with (
-                httpx.AsyncClient(base_url=server.url, timeout=BOUND) as http,
-                push(server) as frames,
-            ):
-                first = await frames.next()
-                assert (await http.get("/comet/other")).status_code == 404
-                proxy.swallow()
+            async with httpx.AsyncClient(base_url=server.url, timeout=BOUND) as http:
                 try:
-                    known = await http.get("/comet?seq=0")
-                    unseen = await http.get("/comet/other")
-                    closed = await closing_code(server, "/websocket/other")
+                    first_read = await http.get("/comet?seq=0")
+                    closed_first = await closing_code(server, "/websocket/other")
                 finally:
                     proxy.release()
-                publish(project_env(DATABASE_URL=direct), "after the outage")
-                assert await frames.next() == "2 after the outage"
-                assert (await http.get("/comet/other")).status_code == 404
+                await logged(log, "The database answers again", 1)
+                async with push(server) as frames:
+                    assert (await frames.next()).startswith("1 ")
+                    # Another process's publish reaches this one only through
+                    # a re-read (in-memory layer): the hub has read every row.
+                    publish(admin, "read")
+                    current = await frames.next()
+                    proxy.swallow()
+                    try:
+                        known = await http.get("/comet?seq=0")
+                        unseen = await http.get("/comet/other")
+                        closed = await closing_code(server, "/websocket/other")
+                        await logged(log, "WARNING selector_app.reader", 2)
+                    finally:
+                        proxy.release()
+                    publish(admin, "after the outage")
+                    assert await frames.next() == "3 after the outage"
+                await logged(log, "The database answers again", 2)
             proxy.swallow()  # hang a read again, then stop the server
-            await logged(log, "WARNING selector_app.reader", 2)
+            await logged(log, "WARNING selector_app.reader", 3)
             started = time.monotonic()
             server.stop()
             stopped_in = time.monotonic() - started
         finally:
             proxy.release()
             server.stop()
-    assert (known.status_code, known.text) == (200, first)
-    assert unseen.status_code == 503 and unseen.headers["Retry-After"] == "2"
-    assert closed == 4503
+    assert first_read.status_code == 503 and first_read.headers["Retry-After"] == "2"
+    assert closed_first == 4503
+    assert current == "2 read"
+    assert (known.status_code, known.text) == (200, current)
+    assert unseen.status_code == 404
+    assert closed == 4404
     assert server.process.returncode != -signal.SIGKILL, f"{stopped_in:.1f} s"
-    assert len(log_lines(log, "WARNING selector_app.reader")) == 2, log.read_text()
-    assert len(log_lines(log, "The database answers again")) == 1
+    assert len(log_lines(log, "WARNING selector_app.reader")) == 3, log.read_text()
+    assert len(log_lines(log, "The database answers again")) == 2
     assert not log_lines(log, "channel-layer subscription")  # a hang is not silence
+
+
+async def test_a_read_that_never_returns_is_abandoned(kind, tmp_path, postgres):
+    """The connection a re-read waits on never answers again, while new
+    connections work (a firewall or load balancer that lost its state for
+    established connections). The process gives up on that read's thread and
+    connection, reads through a new one, and updates resume."""
+    direct = postgres.create_database(f"stranded_{kind}")
+    log = tmp_path / "server.log"
+    with BlackHoleProxy(postgres.port) as proxy:
+        env = fault_env(
+            DATABASE_URL=proxied(direct, postgres.port, proxy),
+            DJANGO_SETTINGS_MODULE="tests.support.persistent_settings",
+        )
+        manage("migrate", "-v0", env=env)
+        with ServerProcess(env, log, server=kind) as server:
+            async with push(server) as frames:
+                assert (await frames.next()).startswith("1 ")
+                proxy.swallow()
+                await logged(log, "WARNING selector_app.reader", 1)
+                proxy.strand()  # the hung read's connection: silent for ever
+                publish(project_env(DATABASE_URL=direct), "after the strand")
+                assert await frames.next() == "2 after the strand"
+    assert len(log_lines(log, "abandoning its thread")) == 1, log.read_text()
+    assert len(log_lines(log, "The database answers again")) == 1
+
+
+def proxied(url: str, port: int, proxy: BlackHoleProxy) -> str:
+    """``url`` with the database reached through ``proxy``."""
+    return url.replace(f":{port}/", f":{proxy.port}/")
 
 
 async def closing_code(server: ServerProcess, path: str) -> int:

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.usefixtures("res")
 class Hang:
     """Stands in for a database that accepts a query and never answers."""
 
-    def __init__(self, monkeypatch, name: str) -> None:
+    def __init__(self, monkeypatch, name: str, *, times: int | None = None) -> None:
         self.entered = threading.Event()
         self.released = threading.Event()
         self.calls = 0
@@ -34,8 +34,9 @@ class Hang:
 
         def hung(**kwargs):
             self.calls += 1
-            self.entered.set()
-            self.released.wait(30)
+            if times is None or self.calls <= times:
+                self.entered.set()
+                self.released.wait(30)
             return real(**kwargs)
 
         monkeypatch.setattr(services, name, hung)
@@ -74,12 +75,51 @@ async def test_a_hung_read_is_abandoned_and_blocks_no_other_database_call(
         assert hang.calls == 1
     finally:
         hang.released.set()
-    await until(lambda: reader._busy_since is None)  # the hung read returned
+    await until(lambda: reader._worker.busy_since is None)  # the hung read returned
     assert [row.name for row in await reader.rows()] == ["res"]  # ends the outage
     assert (await reader.row("res")).sequence == 1
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "no answer within 0.2 s" in warnings[0].getMessage()
     assert "The database answers again" in caplog.text
+
+
+async def test_a_read_that_never_returns_is_abandoned_for_a_fresh_thread(
+    reader, monkeypatch, caplog
+):
+    """A connection can hang for ever while the database answers new ones
+    (a persistent connection behind a firewall that dropped its state): after
+    ABANDON_AFTER read timeouts the reader leaves that read to its thread and
+    reads in a new one, so the outage ends instead of lasting for ever."""
+    hang = Hang(monkeypatch, "resource_snapshots", times=1)
+    try:
+        with pytest.raises(Unavailable):
+            await reader.rows()
+        await hang.started()
+        rows, refused = await rows_once_answered(reader)
+        assert [row.name for row in rows] == ["res"]
+        assert refused > 0  # refused at once meanwhile: no thread per attempt
+        assert reader.abandoned == 1
+    finally:
+        hang.released.set()
+    await until(lambda: reader.abandoned == 0)  # its read returned: it ended
+    assert hang.calls == 2
+    abandoned = [r.getMessage() for r in caplog.records if "abandoning" in r.msg]
+    assert len(abandoned) == 1, abandoned
+    assert "read that hangs again is abandoned after 2 s" in abandoned[0]
+    assert "The database answers again" in caplog.text
+
+
+async def rows_once_answered(reader: RowReader) -> tuple[list, int]:
+    """Re-read as the feed does, round after round, until a read answers;
+    the rows and how many rounds were refused."""
+    refused = 0
+    async with asyncio.timeout(5):
+        while True:
+            try:
+                return await reader.rows(), refused
+            except Unavailable:
+                refused += 1
+                await asyncio.sleep(0.05)  # the feed's RESYNC_INTERVAL
 
 
 async def test_a_failing_database_is_unavailable_not_a_crash(reader, monkeypatch):

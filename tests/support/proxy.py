@@ -6,7 +6,9 @@ but nothing ever comes back. :class:`BlackHoleProxy` forwards to a real
 server until :meth:`~BlackHoleProxy.swallow` is called; from then on it
 accepts new connections and reads what clients send, but forwards nothing
 either way, until :meth:`~BlackHoleProxy.release` lets everything held
-through in order (a healed partition).
+through in order (a healed partition), or :meth:`~BlackHoleProxy.strand`
+forwards new connections while those held stay silent for ever (a firewall
+or load balancer that lost its state for established connections).
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ class BlackHoleProxy:
         self.target = target
         self.port = port or free_port()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._flowing: asyncio.Event | None = None
+        #: Set while bytes flow; each connection follows the gate that was
+        #: current when it was accepted.
+        self._gate: asyncio.Event | None = None
         self._stopped: asyncio.Event | None = None
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -41,11 +45,20 @@ class BlackHoleProxy:
 
     def swallow(self) -> None:
         """Stop forwarding: connections stay open and bytes are read, never answered."""
-        self._call(lambda: self._flowing.clear())
+        self._call(lambda: self._gate.clear())
 
     def release(self) -> None:
         """Forward again, including everything held meanwhile."""
-        self._call(lambda: self._flowing.set())
+        self._call(lambda: self._gate.set())
+
+    def strand(self) -> None:
+        """Forward new connections again; those open now stay swallowed for ever."""
+
+        def open_a_new_gate() -> None:
+            self._gate = asyncio.Event()
+            self._gate.set()
+
+        self._call(open_a_new_gate)
 
     def stop(self) -> None:
         if self._loop is not None and self._thread.is_alive():
@@ -67,15 +80,15 @@ class BlackHoleProxy:
 
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._flowing, self._stopped = asyncio.Event(), asyncio.Event()
-        self._flowing.set()
+        self._gate, self._stopped = asyncio.Event(), asyncio.Event()
+        self._gate.set()
         connections: set[asyncio.Task] = set()
 
         async def accepted(reader, writer) -> None:
             task = asyncio.current_task()
             connections.add(task)
             try:
-                await self._pipe(reader, writer)
+                await self._pipe(reader, writer, self._gate)
             except asyncio.CancelledError:
                 pass  # the proxy is stopping; asyncio would log it otherwise
             finally:
@@ -89,10 +102,10 @@ class BlackHoleProxy:
                 task.cancel()
             await asyncio.gather(*connections, return_exceptions=True)
 
-    async def _pipe(self, client_reader, client_writer) -> None:
+    async def _pipe(self, client_reader, client_writer, gate: asyncio.Event) -> None:
         # A connection made while swallowing is accepted, but the upstream
         # one is only opened once bytes flow again.
-        await self._flowing.wait()
+        await gate.wait()
         try:
             upstream_reader, upstream_writer = await asyncio.open_connection(
                 "127.0.0.1", self.target
@@ -101,8 +114,8 @@ class BlackHoleProxy:
             client_writer.close()
             return
         pumps = [
-            asyncio.create_task(self._pump(client_reader, upstream_writer)),
-            asyncio.create_task(self._pump(upstream_reader, client_writer)),
+            asyncio.create_task(self._pump(client_reader, upstream_writer, gate)),
+            asyncio.create_task(self._pump(upstream_reader, client_writer, gate)),
         ]
         try:
             await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
@@ -113,9 +126,9 @@ class BlackHoleProxy:
             for writer in (client_writer, upstream_writer):
                 writer.close()
 
-    async def _pump(self, reader, writer) -> None:
+    async def _pump(self, reader, writer, gate: asyncio.Event) -> None:
         with contextlib.suppress(OSError):
             while data := await reader.read(65536):
-                await self._flowing.wait()
+                await gate.wait()
                 writer.write(data)
                 await writer.drain()
