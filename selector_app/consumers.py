@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import Awaitable, Coroutine
 from typing import Any
 
 from channels.consumer import get_handler_name
@@ -13,6 +13,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from .access import authorize_scope
 from .conf import Config, get_config
 from .connections import Connections
+from .fanout import Delivery
 from .limits import ReceiveLimit, open_sockets
 from .protocol import (
     SERVER_ERROR,
@@ -33,7 +34,7 @@ from .protocol import (
 from .runtime import get_hub, tune_gc
 from .servers import client_gone, daphne_socket, offers_denial_response
 from .shutdown import get_connections
-from .tasks import OwnedTasks
+from .tasks import OwnedTasks, eagerly
 
 logger = logging.getLogger(__name__)
 
@@ -78,12 +79,14 @@ class SelectorConsumer(AsyncWebsocketConsumer):
         self.connections: Connections | None = None
         #: Set once the drain has started closing this socket.
         self.ending = False
+        #: What the hub's fan-out sends to this socket, if anything.
+        self.delivery: Delivery | None = None
         try:
             await super().__call__(scope, receive, send)
         finally:
             if self.connections is not None:
                 self.connections.untrack(self.transport, self)
-            await self.tasks.aclose()
+            await self.stop_sending()
             if self.counted:
                 open_sockets.closed()
 
@@ -116,17 +119,19 @@ class SelectorConsumer(AsyncWebsocketConsumer):
             self.start_task(self._close_for_restart(), "selector_app drain")
 
     async def _close_for_restart(self) -> None:
-        this = asyncio.current_task()
-        others = [task for task in self.tasks if task is not this]
-        for task in others:
-            task.cancel()
-        await asyncio.gather(*others, return_exceptions=True)
         await self.refuse(ShuttingDown(SHUTTING_DOWN))
+
+    async def stop_sending(self) -> None:
+        """Nothing more is sent: the delivery stops and the tasks this
+        consumer started end (but the one calling this)."""
+        if self.delivery is not None:
+            self.delivery.close()
+        await self.tasks.aclose()
 
     def start_task(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         self.tasks.start(self._supervised(coro), name)
 
-    async def _supervised(self, coro: Coroutine[Any, Any, None]) -> None:
+    async def _supervised(self, coro: Awaitable[None]) -> None:
         try:
             await coro
         except Refused as error:
@@ -198,19 +203,34 @@ class SelectorConsumer(AsyncWebsocketConsumer):
     async def send(self, text_data=None, bytes_data=None, close=False) -> None:
         """Send a frame, unless the client leaves too much unread on a server
         without back-pressure (Daphne): then :class:`NotReading`."""
+        self.check_unsent()
+        await super().send(text_data, bytes_data, close)
+
+    def send_now(self, text: str) -> Awaitable[None] | None:
+        """Hand a text frame to the server without awaiting it: ``None`` once
+        the server has it, else an awaitable that completes when it takes it
+        (Uvicorn's back-pressure). What the hub's fan-out calls, for every
+        socket in one pass; raises :class:`NotReading` like :meth:`send`."""
+        if self.closing:
+            return None
+        self.check_unsent()
+        return eagerly(self.base_send({"type": "websocket.send", "text": text}))
+
+    def check_unsent(self) -> None:
+        """Refuse a client that leaves too much unread where the server does
+        not hold the sender back (Daphne): :class:`NotReading`."""
         if self.daphne is not None and self.max_unsent:
             unsent = self.daphne.unsent_bytes()
             if unsent is not None and unsent > self.max_unsent:
                 raise NotReading(
                     f"The client left over {self.max_unsent} bytes unread."
                 )
-        await super().send(text_data, bytes_data, close)
 
     async def refuse(self, error: Refused, *, logged: bool = False) -> None:
         """Close with the refusal's code and its reason; nothing follows it."""
         if not logged:
             self.log_refusal(error, error.close_code)
-        await self.tasks.aclose()
+        await self.stop_sending()
         if self.daphne is not None and isinstance(error, SENDS_TOO_MUCH):
             self.daphne.stop_reading()
         await self.close(code=error.close_code, reason=close_reason(str(error)))
@@ -262,7 +282,7 @@ class SelectorConsumer(AsyncWebsocketConsumer):
         return parse_query(self.scope.get("query_string", b""))
 
     async def disconnect(self, code: int) -> None:
-        await self.tasks.aclose()
+        await self.stop_sending()
 
 
 def receive_limit(config: Config) -> ReceiveLimit:
@@ -286,8 +306,9 @@ def frame_size(message: dict[str, Any]) -> int:
 class PushConsumer(SelectorConsumer):
     """``WS /websocket[/<name>]?seq=N``: one frame per newer version.
 
-    A single task loops "wait for a version newer than the last one sent,
-    send it", so a slow client gets the latest version, never a backlog.
+    The socket has no task of its own: the hub's fan-out pass sends each new
+    version to it (:mod:`selector_app.fanout`), and a slow client gets the
+    latest version when it has taken the previous one, never a backlog.
     """
 
     transport = "push"
@@ -300,18 +321,30 @@ class PushConsumer(SelectorConsumer):
             cursor = parse_cursor(self.query().get("seq"))
             # Before the lookup: a refusal must not tell whether it exists.
             await authorize_scope(self.scope, name)
-            versions = await get_hub().follow(name, cursor)
+            self.delivery = await get_hub().deliver(
+                name,
+                cursor,
+                self.push,
+                start=self.tasks.start,
+                on_error=self.push_failed,
+            )
         except Refused as error:
             await self.refuse(error)
-        else:
-            self.start_task(self._send_each(versions), "selector_app push")
 
-    async def _send_each(self, versions: AsyncIterator[Snapshot]) -> None:
-        async for snapshot in versions:
-            await self.send(text_data=snapshot.message)
+    def push(self, snapshot: Snapshot) -> Awaitable[None] | None:
+        return self.send_now(snapshot.message)
+
+    def push_failed(self, error: Exception) -> None:
+        """A send raised (a refusal, a client gone, a bug): handled like any
+        of the consumer's tasks failing, in a task of its own."""
+        self.start_task(_raise(error), "selector_app push failure")
 
     async def receive(self, text_data: str | None = None, bytes_data=None) -> None:
         """Frames from the client are ignored."""
+
+
+async def _raise(error: Exception) -> None:
+    raise error
 
 
 class UnknownEndpointConsumer(SelectorConsumer):

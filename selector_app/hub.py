@@ -18,8 +18,9 @@ passed in, once for all the requests that ask for it at the same time.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
+from .fanout import Delivery, OnError, Send, Start
 from .protocol import Snapshot, TooManyWaiters, UnknownResource, differs
 from .selector import Selector
 
@@ -109,10 +110,14 @@ class Hub:
         del self._stored_at[name]
         self.selector.unregister(name)
 
-    def _provider(self, name: str) -> Callable[[int], Snapshot | None]:
+    def _provider(self, name: str) -> Callable[[int | Delivery], Snapshot | None]:
         snapshots = self._snapshots
 
-        def provide(cursor: int) -> Snapshot | None:
+        def provide(cursor: int | Delivery) -> Snapshot | None:
+            # A one-shot wait's condition is the client's sequence; a push
+            # socket's is its Delivery, whose sequence moves as it sends.
+            if type(cursor) is not int:
+                cursor = cursor.sequence
             return differs(snapshots.get(name), cursor)
 
         return provide
@@ -223,20 +228,15 @@ class Hub:
         finally:
             self.waiting_polls -= 1
 
-    async def follow(self, name: str, cursor: int) -> AsyncIterator[Snapshot]:
-        """Check that ``name`` exists, then return an iterator of its versions.
+    async def deliver(
+        self, name: str, cursor: int, send: Send, *, start: Start, on_error: OnError
+    ) -> Delivery:
+        """Check that ``name`` exists, then send its versions to one socket.
 
-        The iterator yields every version newer than the last one it yielded,
-        starting with the current one unless its sequence is ``cursor``. A
-        slow consumer simply asks later and gets the latest version, never a
-        backlog.
+        ``send`` gets the current version at once unless its sequence is
+        ``cursor``, then every newer one, from the hub's own fan-out pass (see
+        :mod:`selector_app.fanout`): a slow socket gets the latest version
+        when it has taken the previous one, never a backlog.
         """
         await self._against(name, cursor)
-        return self._versions(name, cursor)
-
-    async def _versions(self, name: str, cursor: int) -> AsyncIterator[Snapshot]:
-        wait = self.selector.wait
-        while True:
-            snapshot = (await wait({name: cursor}))[name]
-            cursor = snapshot.sequence
-            yield snapshot
+        return Delivery(self, name, cursor, send, start=start, on_error=on_error)

@@ -8,7 +8,11 @@ hub has read the rows and always closes it.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from channels.layers import channel_layers
@@ -18,6 +22,12 @@ from hypothesis import settings as hypothesis_settings
 from selector_app import runtime, services
 from selector_app.conf import get_config
 from selector_app.outages import Outage
+from tests.support.server import (
+    ServerProcess,
+    documented_command,
+    manage,
+    project_env,
+)
 
 # The fuzz suite (tests/test_fuzz*.py) runs the same examples on every run:
 # CI never fails by chance. `--hypothesis-profile=deep` explores further. The
@@ -47,6 +57,8 @@ PROCESS_FIXTURES = frozenset(
         "demo_on",
         "readme_server",
         "authorizing_host",
+        "server_database",
+        "serve",
     }
 )
 
@@ -226,3 +238,39 @@ async def start_feed(transactional_db):
     finally:
         for feed in started:
             await feed.aclose()
+
+
+#: What a server's log must never show.
+TROUBLE = ("ERROR", "Traceback", "never retrieved", "took too long")
+
+
+@pytest.fixture(scope="module")
+def server_database(tmp_path_factory) -> str:
+    """A migrated SQLite database for the servers of one test module."""
+    directory = tmp_path_factory.mktemp("served")
+    url = f"sqlite:///{directory / 'db.sqlite3'}"
+    manage("migrate", "-v0", env=project_env(DATABASE_URL=url))
+    return url
+
+
+@pytest.fixture
+def serve(server_database, tmp_path):
+    """``with serve(kind, **settings) as server``: the documented command of
+    ``kind`` with those ``SELECTOR_APP`` settings (``replace=`` edits the
+    command, e.g. shorter pings). Its log must show no error or traceback."""
+
+    @contextmanager
+    def start(kind: str, replace=None, **overrides) -> Iterator[ServerProcess]:
+        env = project_env(
+            DATABASE_URL=server_database,
+            DJANGO_SETTINGS_MODULE="tests.support.settings_from_env",
+            SELECTOR_TEST_OVERRIDES=json.dumps(overrides),
+        )
+        command = documented_command(kind, **(replace or {}))
+        log = Path(tmp_path) / f"{kind}.log"
+        with ServerProcess(env, log, command=command) as server:
+            yield server
+        text = log.read_text(errors="replace")
+        assert not [word for word in TROUBLE if word in text], text[-3000:]
+
+    return start

@@ -8,6 +8,7 @@ import pytest
 
 from selector_app.hub import Hub
 from selector_app.protocol import Snapshot, TooManyWaiters, UnknownResource
+from tests.support.recorder import Recorder
 
 
 class Store:
@@ -71,16 +72,18 @@ async def test_a_reload_adopts_a_row_whose_sequence_went_down(hub):
     """The database was reset (restored, or the row deleted and created
     again): the hub adopts it, and a follower past it gets it once."""
     hub.advance(Snapshot("res", 7, "old"))
-    follower = await hub.follow("res", 7)
+    socket = Recorder()
+    delivery = await socket.deliver(hub, "res", 7)
     assert not hub.advance(Snapshot("res", 2, "after reset"))  # a layer message
     hub.reload([Snapshot("res", 2, "after reset")])
     async with asyncio.timeout(1):
         assert (await hub.poll("res", 0)).message == "2 after reset"
         assert (await hub.poll("res", 7)).message == "2 after reset"
-        assert (await anext(follower)).message == "2 after reset"
-        hub.advance(Snapshot("res", 3, "next"))  # forward from there
-        assert (await anext(follower)).message == "3 next"
-    await follower.aclose()
+    assert (await socket.next()).message == "2 after reset"
+    hub.advance(Snapshot("res", 3, "next"))  # forward from there
+    assert (await socket.next()).message == "3 next"
+    assert socket.sent == [2, 3]
+    delivery.close()
 
 
 def test_a_reload_adopts_new_data_at_the_same_sequence(hub):
@@ -236,9 +239,11 @@ async def test_a_cursor_ahead_of_the_hub_is_checked_against_the_store(hub, store
     assert hub.get("res").sequence == 2
     hub.advance(Snapshot("res", 3, "three"))
     assert (await held).sequence == 3
-    versions = await hub.follow("res", 3)
+    socket = Recorder()
+    delivery = await socket.deliver(hub, "res", 3)
     hub.advance(Snapshot("res", 4, "four"))
-    assert (await anext(versions)).sequence == 4
+    assert socket.sent == [4]
+    delivery.close()
 
 
 async def test_a_cursor_ahead_of_the_store_too_is_answered_at_once(hub, store):
@@ -282,26 +287,34 @@ async def test_past_the_limit_only_polls_that_would_wait_are_refused(hub):
     await asyncio.gather(first, return_exceptions=True)
 
 
-async def test_unknown_resources_are_refused_by_poll_and_follow(hub):
+async def test_unknown_resources_are_refused_by_poll_and_deliver(hub):
     with pytest.raises(UnknownResource, match="'nope'"):
         await hub.poll("nope", 0)
     with pytest.raises(UnknownResource):
-        await hub.follow("nope", 0)
-
-
-async def test_follow_yields_the_current_version_then_only_newer_ones(hub):
-    versions = await hub.follow("res", 0)
-    async with asyncio.timeout(1):
-        assert (await anext(versions)).sequence == 1
-        for sequence in (2, 3, 4):  # published while nobody was reading
-            hub.advance(Snapshot("res", sequence, str(sequence)))
-        assert (await anext(versions)).message == "4 4"  # latest, no backlog
-    following = await waiting(anext(versions))
-    hub.advance(Snapshot("res", 5, "5"))
-    async with asyncio.timeout(1):
-        assert (await following).sequence == 5
-    await versions.aclose()
+        await Recorder().deliver(hub, "nope", 0)
     assert hub.selector.watchers() == []
+
+
+async def test_deliver_sends_the_current_version_then_each_newer_one(hub):
+    socket = Recorder()
+    delivery = await socket.deliver(hub, "res", 0)
+    assert socket.sent == [1]  # at once, from inside deliver()
+    for sequence in (2, 3, 4):
+        hub.advance(Snapshot("res", sequence, str(sequence)))
+    assert socket.sent == [1, 2, 3, 4]  # each in the publish's own pass
+    delivery.close()
+    hub.advance(Snapshot("res", 5, "5"))
+    assert socket.sent == [1, 2, 3, 4]
+    assert hub.selector.watchers() == []
+
+
+async def test_deliver_sends_nothing_for_the_version_the_client_has(hub):
+    socket = Recorder()
+    delivery = await socket.deliver(hub, "res", 1)
+    assert socket.sent == []
+    hub.advance(Snapshot("res", 2, "2"))
+    assert socket.sent == [2]
+    delivery.close()
 
 
 async def test_wait_answers_for_any_of_several_resources(hub):

@@ -25,7 +25,7 @@ LAYERS = [
         "limits",
         "servers",
     },
-    {"hub", "conf", "connections"},
+    {"hub", "fanout", "conf", "connections"},
     {"models", "layers", "security"},
     {"services", "access"},
     {"reader", "feed", "locks", "updater"},

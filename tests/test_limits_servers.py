@@ -6,10 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 import websockets
@@ -18,48 +14,12 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from selector_app.consumers import echo_reply
 from tests.support.server import (
     ServerProcess,
-    documented_command,
-    manage,
-    project_env,
     tcp_state,
 )
 from tests.support.waiting import until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 SERVERS = ["daphne", "uvicorn"]
-#: What a server's log must never show.
-TROUBLE = ("ERROR", "Traceback", "never retrieved", "took too long")
-
-
-@pytest.fixture(scope="module")
-def database(tmp_path_factory) -> str:
-    directory = tmp_path_factory.mktemp("limits")
-    url = f"sqlite:///{directory / 'db.sqlite3'}"
-    manage("migrate", "-v0", env=project_env(DATABASE_URL=url))
-    return url
-
-
-@pytest.fixture
-def serve(database, tmp_path):
-    """``with serve(kind, **settings) as server``: the documented command of
-    ``kind`` with those ``SELECTOR_APP`` settings (``replace=`` edits the
-    command, e.g. shorter pings). Its log must show no error or traceback."""
-
-    @contextmanager
-    def start(kind: str, replace=None, **overrides) -> Iterator[ServerProcess]:
-        env = project_env(
-            DATABASE_URL=database,
-            DJANGO_SETTINGS_MODULE="tests.support.settings_from_env",
-            SELECTOR_TEST_OVERRIDES=json.dumps(overrides),
-        )
-        command = documented_command(kind, **(replace or {}))
-        log = Path(tmp_path) / f"{kind}.log"
-        with ServerProcess(env, log, command=command) as server:
-            yield server
-        text = log.read_text(errors="replace")
-        assert not [word for word in TROUBLE if word in text], text[-3000:]
-
-    return start
 
 
 def connect(server: ServerProcess, path: str, **options) -> websockets.connect:
