@@ -206,16 +206,6 @@ class SelectorConsumer(AsyncWebsocketConsumer):
         self.check_unsent()
         await super().send(text_data, bytes_data, close)
 
-    def send_now(self, text: str) -> Awaitable[None] | None:
-        """Hand a text frame to the server without awaiting it: ``None`` once
-        the server has it, else an awaitable that completes when it takes it
-        (Uvicorn's back-pressure). What the hub's fan-out calls, for every
-        socket in one pass; raises :class:`NotReading` like :meth:`send`."""
-        if self.closing:
-            return None
-        self.check_unsent()
-        return eagerly(self.base_send({"type": "websocket.send", "text": text}))
-
     def check_unsent(self) -> None:
         """Refuse a client that leaves too much unread where the server does
         not hold the sender back (Daphne): :class:`NotReading`."""
@@ -332,7 +322,17 @@ class PushConsumer(SelectorConsumer):
             await self.refuse(error)
 
     def push(self, snapshot: Snapshot) -> Awaitable[None] | None:
-        return self.send_now(snapshot.message)
+        """Hand a version's frame to the server without awaiting it: ``None``
+        once the server has it, else an awaitable that completes when it
+        takes it (Uvicorn's back-pressure). The hub's fan-out calls this for
+        every socket in one pass; raises :class:`NotReading` like ``send``."""
+        if self.closing:
+            return None
+        if self.daphne is not None:
+            self.check_unsent()
+        return eagerly(
+            self.base_send({"type": "websocket.send", "text": snapshot.message})
+        )
 
     def push_failed(self, error: Exception) -> None:
         """A send raised (a refusal, a client gone, a bug): handled like any

@@ -6,7 +6,9 @@ of each resource, registers one provider per resource on a
 :class:`~selector_app.selector.Selector` and triggers it whenever a resource
 changes (forward, or backwards when a re-read finds the database reset), so
 waiting is the Selector's level-triggered question: "is there a version whose
-sequence differs from my cursor?"
+sequence differs from my cursor?" A long-poll asks it once (:meth:`Hub.poll`);
+a push socket asks it for good (:meth:`Hub.deliver`), and the Selector's pass
+over its watchers sends the frames (:mod:`selector_app.fanout`).
 
 The hub does no I/O and imports no Django: what keeps it current (the
 channel layer, the database) lives in :mod:`selector_app.feed`. Once it has

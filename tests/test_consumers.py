@@ -57,20 +57,20 @@ async def test_a_slow_reader_gets_the_latest_version_not_a_backlog(monkeypatch):
     """The transport blocks (a slow client) while five versions are published."""
     unblock = asyncio.Event()
     blocked = asyncio.Event()
-    real_send_now = PushConsumer.send_now
+    real_push = PushConsumer.push
 
-    def slow_send_now(self, text):
-        if not text.startswith("2 "):
-            return real_send_now(self, text)
+    def slow_push(self, snapshot):
+        if snapshot.sequence != 2:
+            return real_push(self, snapshot)
         blocked.set()
 
         async def when_unblocked():
             await unblock.wait()
-            await (real_send_now(self, text) or asyncio.sleep(0))
+            await (real_push(self, snapshot) or asyncio.sleep(0))
 
         return when_unblocked()
 
-    monkeypatch.setattr(PushConsumer, "send_now", slow_send_now)
+    monkeypatch.setattr(PushConsumer, "push", slow_push)
     comm = communicator("/websocket?seq=1")
     await comm.connect()
     await services.aresource_publish(name="res", data="v2")
