@@ -44,8 +44,16 @@ class Delivery:
     socket ends and cancels its tasks (which hold a slow send, if any).
     """
 
-    __slots__ = ("_catching_up", "_hub", "_name", "_on_error", "_send", "_start",
-                 "_watcher", "sequence")  # fmt: skip
+    __slots__ = (
+        "_catching_up",
+        "_hub",
+        "_name",
+        "_on_error",
+        "_send",
+        "_start",
+        "_watcher",
+        "sequence",
+    )
 
     def __init__(
         self,
@@ -75,6 +83,7 @@ class Delivery:
         self._watcher.cancel()
 
     def active(self) -> bool:
+        """Whether it still sends (not closed, no send failed)."""
         return self._watcher.active()
 
     def _fire(self, watcher: Watcher, results: dict[str, Snapshot]) -> None:
