@@ -22,6 +22,12 @@ def guide_block(header: str) -> str:
     return block.removeprefix(f"{header}\n")
 
 
+def test_the_guides_manage_py_lines_are_the_demos():
+    blocks = re.findall(r"```python\n(.*?)```", GUIDE.read_text(), re.DOTALL)
+    [block] = [block for block in blocks if "use_uvloop()" in block]
+    assert block in (ROOT / "manage.py").read_text()
+
+
 def test_the_guides_hook_is_the_host_sites():
     assert guide_block("# mysite/access.py") == (HOSTSITE / "access.py").read_text()
 
