@@ -26,7 +26,7 @@ LAYERS = [
         "servers",
     },
     {"hub", "conf", "connections"},
-    {"models", "layers", "security"},
+    {"models", "layers", "security", "autobahn_logs"},
     {"services", "access"},
     {"reader", "feed", "locks", "updater"},
     {"runtime", "shutdown"},
