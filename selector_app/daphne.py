@@ -11,7 +11,7 @@ Daphne's loop is uvloop's and nothing else changes. The process's policy is
 restored at once, so loops created later (``asyncio.run`` in a command, a
 test's loop, ``async_to_sync`` in a thread) are what they would have been.
 
-Measured: about a fifth less server CPU per pushed frame (docs/benchmarks.md).
+It costs Daphne less CPU per pushed frame (measured in docs/benchmarks.md).
 ``SELECTOR_DAPHNE_UVLOOP=0`` in the environment keeps asyncio's own loop
 (an environment variable because this runs before Django's settings exist).
 When the reactor starts, the loop it runs on is logged:
