@@ -145,6 +145,9 @@ def run_one(
         "workload": workload,
         "config": config.name,
         "label": config.label,
+        "server": config.server,
+        "floor": config.floor,
+        "main": config.main,
         "n": n,
         "window": args.window,
         "warmup": args.warmup,
@@ -269,6 +272,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--tag", default="", help="added to the result file name")
     parser.add_argument(
+        "--main-rev",
+        default="e9da150",
+        help="the revision the '-main' configurations run (today's main), "
+        "extracted with git archive into the run's temporary directory",
+    )
+    parser.add_argument(
         "--plan",
         action="store_true",
         help="run the documented matrix of configurations and N for the "
@@ -289,6 +298,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+#: W1's side-by-side comparison (issue 19): each server's floor, the app on
+#: it, and today's main on it (``--main-rev``), plus the raw websockets one.
+COMPARED = (
+    "floor-uvicorn",
+    "uvicorn1-sansio",
+    "uvicorn1-main",
+    "floor-daphne",
+    "floor-daphne-stock",
+    "daphne1",
+    "daphne1-runserver",
+    "daphne1-main",
+    "baseline",
+)
+
 #: Load generators that poll every millisecond (see loadgen --poll-interval).
 POLLED = {"window": 20, "poll_interval": 0.001}
 
@@ -297,24 +320,28 @@ POLLED = {"window": 20, "poll_interval": 0.001}
 #: the command line's (window, poll_interval).
 PLANS: dict[str, list[tuple[tuple[str, ...], tuple[int, ...], dict]]] = {
     "w1": [
-        (("daphne1", "uvicorn1"), (1000, 5000, 10000), {}),
-        (("baseline",), (5000, 10000), {}),
+        # Issue 19: the app, today's main and the one-loop floors, side by side.
+        (COMPARED, (5000,), {"window": 20}),
+        (COMPARED, (10000,), {"window": 20}),
+        (("daphne1-asyncio", "daphne1-eager-logs"), (5000,), {"window": 20}),
+        (("uvicorn2-sansio", "uvicorn2-main"), (20000,), {"window": 20}),
+        (("daphne1", "uvicorn1"), (1000,), {}),
         (("daphne2", "uvicorn2"), (5000, 20000), {}),
-        (("uvicorn1-sansio",), (10000,), {"window": 20}),
-        (("uvicorn2-sansio",), (20000,), {"window": 20}),
         (("daphne1-nogc", "uvicorn1-nogc"), (10000,), {"window": 20}),
         (("stock-uvicorn1",), (1000,), {"window": 20}),
         (("daphne1", "uvicorn1", "baseline"), (10000,), POLLED),
         (("uvicorn2", "uvicorn2-sansio"), (20000,), POLLED),
     ],
     "w2": [
-        (("daphne1", "uvicorn1", "daphne2", "uvicorn2"), (500, 2000), {}),
+        (("daphne1", "daphne1-main", "uvicorn1", "uvicorn1-main"), (500, 2000), {}),
+        (("daphne2", "uvicorn2"), (500, 2000), {}),
         (("daphne1", "uvicorn1"), (5000,), {"window": 20}),
         (("daphne1-django", "uvicorn1-django"), (500,), {"window": 20}),
         (("uvicorn1-django-nomw",), (500,), {"window": 20}),
     ],
     "w3": [
-        (("daphne1", "uvicorn1", "daphne2", "uvicorn2"), (1000,), {}),
+        (("daphne1", "daphne1-main", "uvicorn1-sansio", "uvicorn1-main"), (1000,), {}),
+        (("uvicorn1", "daphne2", "uvicorn2"), (1000,), {}),
         (("uvicorn1",), (2000,), {}),
     ],
 }
@@ -355,7 +382,7 @@ def main(argv: list[str] | None = None) -> None:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     tag = f"-{args.tag}" if args.tag else ""
     out = RESULTS / f"{args.workload}-{stamp}{tag}.json"
-    ws = Workspace()
+    ws = Workspace(main_rev=args.main_rev)
     records = []
     for config, n, effective in runs:
         print(f"== {args.workload} {config.name} N={n}", flush=True)

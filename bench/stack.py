@@ -23,6 +23,7 @@ from pathlib import Path
 from tests.support.redis import RedisServer
 from tests.support.server import (
     ROOT,
+    documented_command,
     free_port,
     manage,
     project_env,
@@ -53,15 +54,54 @@ class Config:
     label: str = ""
     settings: str = "realtime_site.settings"
     ws: str = "websockets"  # uvicorn's --ws
+    #: How Daphne starts: "launcher" (docs/deployment.md's command, uvloop),
+    #: "stock" (the same arguments to plain ``daphne``) or "runserver".
+    daphne: str = "launcher"
+    #: "main": run the servers and the publisher from a checkout of the
+    #: ``--main-rev`` revision (today's main) instead of this tree.
+    checkout: str = ""
+    #: Extra environment of the servers, e.g. (("SELECTOR_DAPHNE_UVLOOP", "0"),).
+    env: tuple[tuple[str, str], ...] = ()
+    #: The configurations tables.py divides this one's µs/frame by (same N).
+    floor: str = ""
+    main: str = ""
 
 
 def _configs() -> dict[str, Config]:
     stock = "bench.stock_channels_asgi:application"
     base = [
-        Config("daphne1", "daphne", publisher="embedded", label="Daphne x1"),
-        Config("daphne2", "daphne", 2, redis=True, label="Daphne x2 + Redis"),
-        Config("uvicorn1", "uvicorn", 1, redis=True, label="Uvicorn x1 + Redis"),
-        Config("uvicorn2", "uvicorn", 2, redis=True, label="Uvicorn x2 + Redis"),
+        Config(
+            "daphne1",
+            "daphne",
+            publisher="embedded",
+            floor="floor-daphne",
+            main="daphne1-main",
+            label="Daphne x1 (docs/deployment.md's command)",
+        ),
+        Config(
+            "daphne2",
+            "daphne",
+            2,
+            redis=True,
+            floor="floor-daphne",
+            label="Daphne x2 + Redis",
+        ),
+        Config(
+            "uvicorn1",
+            "uvicorn",
+            1,
+            redis=True,
+            floor="floor-uvicorn",
+            label="Uvicorn x1 + Redis",
+        ),
+        Config(
+            "uvicorn2",
+            "uvicorn",
+            2,
+            redis=True,
+            floor="floor-uvicorn",
+            label="Uvicorn x2 + Redis",
+        ),
         Config(
             "baseline",
             "baseline",
@@ -116,6 +156,8 @@ def _configs() -> dict[str, Config]:
             "uvicorn",
             redis=True,
             ws="websockets-sansio",
+            floor="floor-uvicorn",
+            main="uvicorn1-main",
             label="Uvicorn x1 + Redis, --ws websockets-sansio",
         )
     )
@@ -126,9 +168,12 @@ def _configs() -> dict[str, Config]:
             2,
             redis=True,
             ws="websockets-sansio",
+            floor="floor-uvicorn",
+            main="uvicorn2-main",
             label="Uvicorn x2 + Redis, --ws websockets-sansio",
         )
     )
+    base += _floors_and_main()
     configs = {config.name: config for config in base}
     for config in base:
         name = f"{config.name}-nogc"
@@ -141,6 +186,88 @@ def _configs() -> dict[str, Config]:
             }
         )
     return configs
+
+
+def _floors_and_main() -> list[Config]:
+    """Issue 19's comparison: the one-loop floor under each server, today's
+    main alongside, and the Daphne variants that attribute the gain."""
+    floor = "bench.floor_app:application"
+    daphne = {"floor": "floor-daphne", "main": "daphne1-main"}
+    own = {"publisher": "self", "application": floor, "workloads": ("w1",)}
+    return [
+        Config(
+            "floor-uvicorn",
+            "uvicorn",
+            ws="websockets-sansio",
+            **own,
+            label="one-loop ASGI floor, Uvicorn sansio (uvloop)",
+        ),
+        Config(
+            "floor-daphne",
+            "daphne",
+            **own,
+            label="one-loop ASGI floor, Daphne on uvloop, lazy autobahn logs",
+        ),
+        Config(
+            "floor-daphne-stock",
+            "daphne",
+            daphne="stock",
+            **own,
+            env=(("SELECTOR_LAZY_AUTOBAHN_LOGS", "0"),),
+            label="one-loop ASGI floor, stock Daphne",
+        ),
+        Config(
+            "daphne1-main",
+            "daphne",
+            publisher="embedded",
+            daphne="stock",
+            checkout="main",
+            floor="floor-daphne-stock",
+            label="today's main, stock Daphne x1",
+        ),
+        Config(
+            "uvicorn1-main",
+            "uvicorn",
+            redis=True,
+            ws="websockets-sansio",
+            checkout="main",
+            floor="floor-uvicorn",
+            label="today's main, Uvicorn x1 + Redis, sansio",
+        ),
+        Config(
+            "uvicorn2-main",
+            "uvicorn",
+            2,
+            redis=True,
+            ws="websockets-sansio",
+            checkout="main",
+            label="today's main, Uvicorn x2 + Redis, sansio",
+        ),
+        Config(
+            "daphne1-runserver",
+            "daphne",
+            publisher="embedded",
+            daphne="runserver",
+            **daphne,
+            label="manage.py runserver --noreload (Daphne x1)",
+        ),
+        Config(
+            "daphne1-asyncio",
+            "daphne",
+            publisher="embedded",
+            **daphne,
+            env=(("SELECTOR_DAPHNE_UVLOOP", "0"),),
+            label="Daphne x1, asyncio's loop (uvloop off)",
+        ),
+        Config(
+            "daphne1-eager-logs",
+            "daphne",
+            publisher="embedded",
+            **daphne,
+            env=(("SELECTOR_LAZY_AUTOBAHN_LOGS", "0"),),
+            label="Daphne x1, autobahn's eager debug-log arguments",
+        ),
+    ]
 
 
 CONFIGS = _configs()
@@ -199,6 +326,9 @@ class Workspace:
         default_factory=lambda: Path(tempfile.mkdtemp(prefix="selector-bench-"))
     )
 
+    #: The revision ``checkout="main"`` configurations run (``--main-rev``).
+    main_rev: str = "e9da150"
+
     def __post_init__(self) -> None:
         self.database = self.directory / "bench.sqlite3"
         env = self.env()
@@ -210,6 +340,22 @@ class Workspace:
             "resource_ensure(name='res')",
             env=env,
         )
+
+    def root(self, config: Config) -> Path:
+        """The source tree ``config``'s processes run from."""
+        if config.checkout != "main":
+            return ROOT
+        target = self.directory / f"checkout-{self.main_rev}"
+        if not target.exists():
+            # git archive, not a worktree: nothing to clean up in the repository.
+            archive = subprocess.run(
+                ["git", "-C", str(ROOT), "archive", self.main_rev],
+                capture_output=True,
+                check=True,
+            ).stdout
+            target.mkdir()
+            subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+        return target
 
     def env(self, **overrides: str) -> dict[str, str]:
         values = {
@@ -235,6 +381,7 @@ class Stack:
         self.config = config
         self.workspace = workspace
         self.core = core
+        self.root = workspace.root(config)
         self.logs = workspace.directory / f"{config.name}-{int(time.time())}"
         self.logs.mkdir()
         self.redis: RedisServer | None = None
@@ -260,6 +407,8 @@ class Stack:
             "SELECTOR_GC_TUNING": "1" if config.gc_tuning else "0",
             "SELECTOR_COMET_FAST_PATH": "1" if config.comet_fast_path else "0",
             "DJANGO_SETTINGS_MODULE": config.settings,
+            "PYTHONPATH": str(self.root),
+            **dict(config.env),
         }
         if config.redis:
             self.redis = RedisServer(self.logs).start()
@@ -298,7 +447,7 @@ class Stack:
             popen = subprocess.Popen(
                 ["taskset", "-c", self.core, *command],
                 env=env,
-                cwd=ROOT,
+                cwd=self.root,
                 stdout=output,
                 stderr=subprocess.STDOUT,
             )
@@ -309,7 +458,7 @@ class Stack:
             return [sys.executable, "-m", "bench.stock_publisher"]
         return [
             sys.executable,
-            str(ROOT / "manage.py"),
+            str(self.root / "manage.py"),
             "runupdater",
             "--resource",
             "res",
@@ -320,18 +469,7 @@ class Stack:
     def _server_command(self, port: int) -> list[str]:
         config = self.config
         if config.server == "daphne":
-            return [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-v",
-                "0",  # no access log, like uvicorn's --no-access-log below
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                config.application,
-            ]
+            return self._daphne_command(port)
         if config.server == "uvicorn":
             return [
                 sys.executable,
@@ -357,6 +495,24 @@ class Stack:
                 "4096",
             ]
         return [sys.executable, "-m", "bench.baseline_server", "--port", str(port)]
+
+    def _daphne_command(self, port: int) -> list[str]:
+        """docs/deployment.md's Daphne command (``-v 0``: no access log), on
+        this port and application; ``stock``: the same arguments to plain
+        ``daphne``; ``runserver``: ``manage.py runserver --noreload``."""
+        config = self.config
+        if config.daphne == "runserver":
+            manage_py = str(self.root / "manage.py")
+            address = f"127.0.0.1:{port}"
+            return [sys.executable, manage_py, "runserver", "--noreload", address]
+        command = documented_command(
+            "daphne", **{"realtime_site.asgi:application": config.application}
+        )
+        command = [part.format(port=port) for part in command]
+        if config.daphne == "stock":
+            assert command[1:3] == ["-m", "selector_app.daphne"], command
+            command[2] = "daphne"
+        return command
 
     def _wait_ready(self, server: Process, timeout: float = 60.0) -> None:
         """Listening, and (Django) answering ``/comet`` with 200."""
@@ -416,6 +572,9 @@ class Stack:
     def describe(self) -> dict[str, object]:
         return {
             "logs": str(self.logs),
+            "source": "this tree"
+            if self.root == ROOT
+            else f"{self.workspace.main_rev} ({self.root})",
             "servers": [server.popen.args for server in self.servers],
             "publisher": self.publisher.popen.args if self.publisher else None,
         }

@@ -36,7 +36,8 @@ def _valid(record: dict) -> str:
 HEADERS = {
     "w1": (
         "| config | N | connected | frames/s | server CPU | µs/frame | "
-        "Redis+pub µs/frame | client CPU | missed | spread p50/p99/max ms | "
+        "/ floor | / main | Redis+pub µs/frame | client CPU | missed | "
+        "spread p50/p99/max ms | "
         "latency (last) p50/p99 ms | RSS KiB/conn | valid |"
     ),
     "w2": (
@@ -52,8 +53,28 @@ HEADERS = {
 }
 
 
-def row(record: dict) -> str:
+def _ratio(record: dict, other: str, costs: dict) -> str:
+    """``record``'s µs per frame over that of configuration ``other`` at the
+    same N with the same clients, in the same set of results."""
+    key = (other, record["n"], record.get("poll_interval"))
+    mine, theirs = record.get("us_per_message"), costs.get(key)
+    if not other or not mine or not theirs:
+        return "-"
+    return f"{mine / theirs:.2f}"
+
+
+def costs_by_run(records: list[dict]) -> dict[tuple, float]:
+    """µs per message of each (configuration, N, poll interval) measured."""
+    return {
+        (record["config"], record["n"], record.get("poll_interval")): cost
+        for record in records
+        if "error" not in record and (cost := record.get("us_per_message"))
+    }
+
+
+def row(record: dict, costs: dict | None = None) -> str:
     workload = record["workload"]
+    costs = costs or {}
     polled = " (polling client)" if record.get("poll_interval") else ""
     name = f"{record['config']}{polled} | {record['n']:,}"
     if "error" in record:
@@ -80,6 +101,11 @@ def row(record: dict) -> str:
         ]
     else:
         latency = record["latency_last"]
+        if workload == "w1":
+            common += [
+                _ratio(record, record.get("floor", ""), costs),
+                _ratio(record, record.get("main", ""), costs),
+            ]
         cells = [
             *common,
             _num(record["infra_us_per_message"]),
@@ -100,7 +126,8 @@ def markdown(records: list[dict]) -> str:
             continue
         header = HEADERS[workload]
         out += [header, "|" + "---|" * (header.count("|") - 1)]
-        out += [row(record) for record in rows]
+        costs = costs_by_run(rows)
+        out += [row(record, costs) for record in rows]
         out.append("")
     return "\n".join(out)
 

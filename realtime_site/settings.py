@@ -187,6 +187,7 @@ SELECTOR_APP = {
     "BASE_TEMPLATE": "base.html",
     "EMBEDDED_UPDATER": env_bool("SELECTOR_EMBEDDED_UPDATER", True),
     "GC_TUNING": env_bool("SELECTOR_GC_TUNING", True),
+    "LAZY_AUTOBAHN_LOGS": env_bool("SELECTOR_LAZY_AUTOBAHN_LOGS", True),
     "DRAIN_TIMEOUT": env_float("SELECTOR_DRAIN_TIMEOUT", 5.0),
 }
 

@@ -88,6 +88,9 @@ class Config:
     GC_TUNING: bool = True
     #: The thresholds ``gc.set_threshold()`` gets when GC_TUNING is on.
     GC_THRESHOLDS: tuple[int, int, int] = (50_000, 20, 100)
+    #: Under Daphne, let autobahn build its debug-log arguments only when a
+    #: debug line is written, not for every frame (selector_app.autobahn_logs).
+    LAZY_AUTOBAHN_LOGS: bool = True
     #: Dotted path to ``can_read(user, name) -> bool`` (sync or async), asked
     #: before a resource is served; ``None``: everyone may read everything.
     AUTHORIZE: str | None = None

@@ -1,4 +1,5 @@
-"""The code the guides show is the code the tests run.
+"""The code the guides show is the code the tests run (and the reproduction
+in docs/benchmarks.md's autobahn report runs as written).
 
 docs/embedding.md's blocks headed ``# mysite/<file>`` are tests/hostsite's
 files (the router from ``application =`` on, whose imports name a project),
@@ -20,6 +21,32 @@ def guide_block(header: str) -> str:
     blocks = re.findall(r"```python\n(.*?)```", GUIDE.read_text(), re.DOTALL)
     [block] = [block for block in blocks if block.startswith(f"{header}\n")]
     return block.removeprefix(f"{header}\n")
+
+
+def test_the_guides_manage_py_lines_are_the_demos():
+    blocks = re.findall(r"```python\n(.*?)```", GUIDE.read_text(), re.DOTALL)
+    [block] = [block for block in blocks if "use_uvloop()" in block]
+    assert block in (ROOT / "manage.py").read_text()
+
+
+def test_the_autobahn_reproduction_runs_as_written(capsys):
+    text = (ROOT / "docs" / "benchmarks.md").read_text()
+    quoted = re.search(r"> ```python\n(.*?)> ```", text, re.DOTALL).group(1)
+    block = "\n".join(
+        line.removeprefix(">").removeprefix(" ") for line in quoted.splitlines()
+    )
+    from autobahn.websocket import protocol
+
+    helpers = protocol.hltype, protocol.hlval
+    try:
+        exec(compile(block, "autobahn_sendData_cost.py", "exec"), {})
+    finally:
+        protocol.hltype, protocol.hlval = helpers
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "sendData",
+        "sendData, debug arguments not built",
+    ]
 
 
 def test_the_guides_hook_is_the_host_sites():

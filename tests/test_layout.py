@@ -26,12 +26,12 @@ LAYERS = [
         "servers",
     },
     {"hub", "fanout", "conf", "connections"},
-    {"models", "layers", "security"},
+    {"models", "layers", "security", "autobahn_logs"},
     {"services", "access"},
     {"reader", "feed", "locks", "updater"},
     {"runtime", "shutdown"},
     {"endpoints", "views", "consumers", "fastpath", "urls", "routing"},
-    {"templatetags", "admin", "checks", "apps", "management", "migrations"},
+    {"templatetags", "admin", "checks", "apps", "management", "migrations", "daphne"},
 ]
 LAYER = {name: level for level, names in enumerate(LAYERS) for name in names}
 FORWARDERS = {"snapshots", "exceptions", "gc_tuning", "__init__"}

@@ -63,7 +63,11 @@ def manage(*args: str, env: dict[str, str], timeout: float = 60) -> str:
 
 #: How docs/deployment.md starts each server: the command, and its port.
 DOCUMENTED = {
-    "daphne": (r"^daphne -e .*?[^\\]$", "port=8001:", "port={port}:"),
+    "daphne": (
+        r"^python -m selector_app\.daphne -e .*?[^\\]$",
+        "port=8001:",
+        "port={port}:",
+    ),
     "uvicorn": (r"^uvicorn realtime_site.*?[^\\]$", "--port 8003", "--port {port}"),
 }
 
@@ -79,6 +83,8 @@ def documented_command(server: str, **replace: str) -> list[str]:
         assert old in text, f"{old!r} is not in the documented {server} command"
         text = text.replace(old, new)
     program, *args = shlex.split(text)
+    if program == "python":  # python -m selector_app.daphne …
+        return [sys.executable, *args]
     return [sys.executable, "-m", program, *args]
 
 
