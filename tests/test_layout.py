@@ -24,6 +24,7 @@ LAYERS = [
         "_deprecated",
         "limits",
         "servers",
+        "rules",
     },
     {"hub", "conf", "connections"},
     {"models", "layers", "security"},
