@@ -274,11 +274,16 @@ def nginx_conf(directory: Path, upstream_port: int, https: int, http: int) -> Pa
     return conf
 
 
+#: Debian's nginx (``scripts/test`` installs it); /usr/sbin is not on every PATH.
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+
 @pytest.fixture
 def behind_nginx(tmp_path):
     """The demo (Daphne, the guide's command) behind the guide's nginx."""
     from tests.conftest import demo_env
 
+    assert Path(NGINX).exists(), "Install nginx (scripts/test does: apt nginx)."
     env = demo_env(tmp_path)
     env["DJANGO_ALLOWED_HOSTS"] = "live.example.com,127.0.0.1"
     env["SELECTOR_SERVE_STATIC"] = "0"  # nginx serves /static/
@@ -288,7 +293,7 @@ def behind_nginx(tmp_path):
         log = tmp_path / "nginx.out"
         with log.open("wb") as output:
             nginx = subprocess.Popen(
-                ["nginx", "-p", str(tmp_path), "-c", str(conf), "-e", "stderr"],
+                [NGINX, "-p", str(tmp_path), "-c", str(conf), "-e", "stderr"],
                 stdout=output,
                 stderr=subprocess.STDOUT,
             )
