@@ -17,8 +17,15 @@ from django.template import TemplateDoesNotExist, TemplateSyntaxError
 from django.template.loader import get_template
 
 from .access import import_hook
-from .conf import KNOWN_KEYS, SETTING_NAME, get_config, unknown_keys, user_settings
-from .rules import DOCS_URL, SETTINGS_DOCS, problems
+from .conf import (
+    KNOWN_KEYS,
+    SETTING_NAME,
+    Config,
+    get_config,
+    unknown_keys,
+    user_settings,
+)
+from .rules import DOCS_URL, RULES, SETTINGS_DOCS, problems
 
 
 @checks.register(checks.Tags.compatibility)
@@ -56,10 +63,13 @@ def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
 @checks.register(checks.Tags.templates)
 def check_base_template(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     """E006: the page's ``BASE_TEMPLATE`` cannot be loaded."""
+    # Read on its own, so that it is reported beside other keys' errors.
     try:
-        name = get_config().BASE_TEMPLATE
+        name = user_settings().get("BASE_TEMPLATE", Config.BASE_TEMPLATE)
     except ImproperlyConfigured:
-        return []  # reported by E001 or E005
+        return []  # reported by E001
+    if not RULES["BASE_TEMPLATE"].accepts(name):
+        return []  # reported by E005
     try:
         get_template(name)
     except TemplateDoesNotExist as error:

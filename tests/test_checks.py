@@ -281,7 +281,7 @@ def test_a_wrong_value_is_refused_when_the_app_reads_its_settings(settings):
     # The other checks leave it to E005 instead of failing on it.
     assert checks.check_channel_layer() == []
     assert checks.check_authorize() == []
-    assert checks.check_base_template() == []
+    assert checks.check_limits() == []
 
 
 @pytest.mark.parametrize(
@@ -319,6 +319,12 @@ def test_e006_a_base_template_that_does_not_compile(settings, tmp_path):
     settings.SELECTOR_APP = {"BASE_TEMPLATE": "broken.html"}
     [message] = checks.check_base_template()
     assert message.id == "selector_app.E006" and "does not compile" in message.msg
+
+
+def test_e006_is_reported_beside_other_keys_errors(settings):
+    settings.SELECTOR_APP = {"BASE_TEMPLATE": "nowhere.html", "LONG_POLL_TIMEOUT": "x"}
+    assert ids(checks.check_base_template()) == ["selector_app.E006"]
+    assert ids(checks.check_settings()) == ["selector_app.E005"]
 
 
 def test_e006_is_silent_for_the_apps_own_base_template(settings):
