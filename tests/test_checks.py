@@ -354,11 +354,15 @@ def test_every_check_id_is_documented_and_hints_name_no_demo_variable():
     from tests.support.server import ROOT
 
     source = inspect.getsource(checks)
-    emitted = set(re.findall(r'id="(selector_app\.[EW]\d{3})"', source))
+    emitted = {
+        found
+        for path in (ROOT / "selector_app").rglob("*.py")
+        for found in re.findall(r'id="(selector_app\.[EW]\d{3})"', path.read_text())
+    }
     assert {"selector_app.E001", "selector_app.W002", "selector_app.E006"} <= emitted
     docs = (ROOT / "docs" / "settings.md").read_text()
     documented = set(re.findall(r"^\| `(selector_app\.[EW]\d{3})` \|", docs, re.M))
-    assert documented == emitted
+    assert emitted <= documented
     # Hints link to the docs online (the wheel carries none), and name
     # settings, not the demo's environment variables.
     for text in ("REDIS_URL", "DJANGO_", "SELECTOR_EMBEDDED", "See docs/"):

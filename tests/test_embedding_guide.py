@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -91,6 +92,12 @@ def sh(script: str, *, env: dict[str, str], cwd: Path, stdin: str | None = None)
     return result.stdout + result.stderr
 
 
+def checkout_version() -> str:
+    """``selector_app.__version__`` of the checkout, read without importing it."""
+    source = (ROOT / "selector_app" / "__init__.py").read_text()
+    return re.search(r"^__version__ = \"(.+)\"$", source, re.M)[1]
+
+
 def fresh_env(venv: Path) -> dict[str, str]:
     """A shell of that virtualenv, with nothing of this project's."""
     env = {
@@ -121,6 +128,7 @@ def site(tmp_path_factory) -> Site:
     install = replace(
         doc_block("embedding/install"), "/path/to/this/checkout", str(ROOT)
     )
+    install = replace(install, "-VERSION-", f"-{checkout_version()}-")
     sh(install, env=env, cwd=root)
     sh(doc_block("embedding/startproject"), env=env, cwd=root)
     project = root / "mysite"
