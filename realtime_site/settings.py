@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "selector_app",
+    "realtime_site.demo",  # the demo's resource 'res' (a data migration)
 ]
 
 MIDDLEWARE = [
@@ -185,6 +186,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 SELECTOR_APP = {
     "BASE_TEMPLATE": "base.html",
+    "ADMIN_RANDOM_PUBLISH": True,
     "EMBEDDED_UPDATER": env_bool("SELECTOR_EMBEDDED_UPDATER", True),
     "GC_TUNING": env_bool("SELECTOR_GC_TUNING", True),
     "LAZY_AUTOBAHN_LOGS": env_bool("SELECTOR_LAZY_AUTOBAHN_LOGS", True),

@@ -1,4 +1,5 @@
-"""Admin: see resources, edit data (which publishes it), publish random data."""
+"""Admin: see resources, edit data (which publishes it), and, where the site
+asks for it (``ADMIN_RANDOM_PUBLISH``, the demo), publish random data."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from . import services
+from .conf import get_config
 from .models import Resource
 
 
@@ -24,6 +26,14 @@ class ResourceAdmin(admin.ModelAdmin):
         # A resource's name is its address (URLs, clients' cursors): fixed
         # once created.
         return [*self.readonly_fields, "name"] if obj else self.readonly_fields
+
+    def get_actions(self, request: HttpRequest) -> dict:
+        # The demo's action: on a host site it would overwrite real data with
+        # noise, so it is offered (and accepted) only where the site asks.
+        actions = super().get_actions(request)
+        if not get_config().ADMIN_RANDOM_PUBLISH:
+            actions.pop("publish_random", None)
+        return actions
 
     @admin.display(description="data length")
     def data_length(self, obj: Resource) -> int:

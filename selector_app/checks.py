@@ -1,4 +1,8 @@
-"""System checks (``manage.py check``) with stable ids."""
+"""System checks (``manage.py check``) with stable ids.
+
+Every id is listed in docs/settings.md ("System checks"); hints name the
+setting to change and where to read about it, never a variable of the demo.
+"""
 
 from __future__ import annotations
 
@@ -9,26 +13,116 @@ from django.apps import apps
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.template import TemplateDoesNotExist, TemplateSyntaxError
+from django.template.loader import get_template
 
 from .access import import_hook
-from .conf import KNOWN_KEYS, SETTING_NAME, get_config
+from .conf import (
+    KNOWN_KEYS,
+    SETTING_NAME,
+    Config,
+    get_config,
+    unknown_keys,
+    user_settings,
+)
+from .rules import DOCS_URL, RULES, SETTINGS_DOCS, problems
 
 
 @checks.register(checks.Tags.compatibility)
 def check_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
-    """E001: ``SELECTOR_APP`` is not a dict or has an unknown key."""
+    """E001: ``SELECTOR_APP`` is not a dict or has an unknown key;
+    E005: a value of the wrong type or out of its range, one error per key."""
     try:
-        get_config()
+        user = user_settings()
     except ImproperlyConfigured as error:
-        return [
+        return [checks.Error(str(error), id="selector_app.E001")]
+    messages: list[checks.CheckMessage] = []
+    unknown = unknown_keys(user)
+    if unknown:
+        messages.append(
             checks.Error(
-                str(error),
+                f"{SETTING_NAME} has unknown key(s): {', '.join(unknown)}.",
                 hint=f"Valid {SETTING_NAME} keys: {', '.join(sorted(KNOWN_KEYS))}. "
-                "See docs/settings.md.",
+                f"See {SETTINGS_DOCS}",
                 id="selector_app.E001",
             )
-        ]
-    return []
+        )
+    messages.extend(
+        checks.Error(
+            str(problem),
+            hint=f"Set {SETTING_NAME}[{problem.key!r}] to {problem.expected}, or "
+            f"leave the key out for its default. See {problem.key} in "
+            f"{SETTINGS_DOCS}",
+            id="selector_app.E005",
+        )
+        for problem in problems(user)
+    )
+    return messages
+
+
+@checks.register(checks.Tags.templates)
+def check_base_template(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """E006: the page's ``BASE_TEMPLATE`` cannot be loaded."""
+    # Read on its own, so that it is reported beside other keys' errors.
+    try:
+        name = user_settings().get("BASE_TEMPLATE", Config.BASE_TEMPLATE)
+    except ImproperlyConfigured:
+        return []  # reported by E001
+    if not RULES["BASE_TEMPLATE"].accepts(name):
+        return []  # reported by E005
+    try:
+        get_template(name)
+    except TemplateDoesNotExist as error:
+        problem = f"no template engine finds it ({_tried(error)})"
+    except TemplateSyntaxError as error:
+        problem = f"it does not compile: {error}"
+    else:
+        return []
+    return [
+        checks.Error(
+            f"{SETTING_NAME}['BASE_TEMPLATE'] = {name!r}: {problem}, so the live "
+            "page answers 500.",
+            hint="Create that template in one of TEMPLATES' DIRS (or an app's "
+            "templates/ folder) with the blocks title, head and content, or leave "
+            "BASE_TEMPLATE out for the app's own 'selector_app/base.html'. "
+            f"See BASE_TEMPLATE in {SETTINGS_DOCS}",
+            id="selector_app.E006",
+        )
+    ]
+
+
+def _tried(error: TemplateDoesNotExist) -> str:
+    """The files the loaders tried, as Django's debug page lists them."""
+    tried = [
+        str(origin.name)
+        for engine_error in error.chain or [error]
+        for origin, _ in engine_error.tried
+    ]
+    return "tried: " + ", ".join(tried) if tried else "no template loader is set up"
+
+
+@checks.register(checks.Tags.compatibility)
+def check_limits(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """W003: the byte burst is below the largest message, which then never fits."""
+    try:
+        config = get_config()
+    except ImproperlyConfigured:
+        return []  # reported by E001 or E005
+    if not config.RECEIVE_BYTES_PER_SECOND or (
+        config.RECEIVE_BYTE_BURST >= config.MAX_MESSAGE_SIZE
+    ):
+        return []
+    return [
+        checks.Warning(
+            f"{SETTING_NAME}['RECEIVE_BYTE_BURST'] ({config.RECEIVE_BYTE_BURST}) is "
+            f"below {SETTING_NAME}['MAX_MESSAGE_SIZE'] ({config.MAX_MESSAGE_SIZE}): "
+            "a message larger than the burst closes its socket with 1008 although "
+            "its size is allowed.",
+            hint="Raise RECEIVE_BYTE_BURST to at least MAX_MESSAGE_SIZE, or lower "
+            f"MAX_MESSAGE_SIZE. See RECEIVE_BYTE_BURST in {SETTINGS_DOCS}",
+            id="selector_app.W003",
+        )
+    ]
 
 
 @checks.register(checks.Tags.compatibility)
@@ -37,7 +131,7 @@ def check_channel_layer(app_configs=None, **kwargs) -> list[checks.CheckMessage]
     try:
         alias = get_config().CHANNEL_LAYER
     except ImproperlyConfigured:
-        return []  # reported by E001
+        return []  # reported by E001 or E005
     backend = getattr(settings, "CHANNEL_LAYERS", {}).get(alias, {}).get("BACKEND")
     if not backend:
         return [
@@ -57,8 +151,11 @@ def check_channel_layer(app_configs=None, **kwargs) -> list[checks.CheckMessage]
                 "The channel layer is in-memory with DEBUG=False: publishes from "
                 "other processes (runupdater, a worker, another server) cannot "
                 "reach this server.",
-                hint="Set REDIS_URL / use channels_redis when you run more than "
-                "one process. Ignore this for a single-process deployment.",
+                hint=f"Point CHANNEL_LAYERS[{alias!r}] at channels_redis "
+                "(selector_app.layers.redis_channel_layer(url)) when you run more "
+                "than one process. For a single-process deployment, add "
+                "'selector_app.W001' to SILENCED_SYSTEM_CHECKS. See "
+                f"{DOCS_URL}deployment.md",
                 id="selector_app.W001",
             )
         ]
@@ -150,7 +247,7 @@ def check_authorize(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     try:
         path = get_config().AUTHORIZE
     except ImproperlyConfigured:
-        return []  # reported by E001
+        return []  # reported by E001 or E005
     if path is None:
         return []
     problem = _authorize_problem(path)
@@ -162,7 +259,7 @@ def check_authorize(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
             hint="Point it at a function can_read(user, name) -> bool (def or "
             "async def), e.g. 'myapp.access.can_read'; it gets the request's or "
             "socket's user (AnonymousUser if none) and the resource name. "
-            "See docs/embedding.md.",
+            f"See {DOCS_URL}embedding.md#who-may-read-what",
             id="selector_app.E004",
         )
     ]

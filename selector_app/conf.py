@@ -1,8 +1,10 @@
 """The app's settings: one ``SELECTOR_APP`` dict over a table of defaults.
 
 Everything in the app reads its settings through :func:`get_config`, never
-``getattr(settings, ...)``, so the defaults live in one place and an unknown
-key (usually a typo) is reported instead of silently ignored.
+``getattr(settings, ...)``, so the defaults live in one place, an unknown
+key (usually a typo) is reported instead of silently ignored, and a value of
+the wrong type or range (:mod:`selector_app.rules`) is refused when the
+settings are read, not deep inside a request.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+
+from .rules import SETTINGS_DOCS, problems
 
 SETTING_NAME = "SELECTOR_APP"
 
@@ -100,6 +104,9 @@ class Config:
     #: Refuse (403) handshakes without an ``Origin`` header too. Off: clients
     #: that are not browsers (websocat, scripts, native apps) send none.
     REQUIRE_ORIGIN: bool = False
+    #: Offer the admin action "Publish new random data" (the demo's). Off:
+    #: on a host site it would overwrite real data with noise.
+    ADMIN_RANDOM_PUBLISH: bool = False
 
 
 KNOWN_KEYS = frozenset(f.name for f in fields(Config))
@@ -110,20 +117,30 @@ def unknown_keys(user: dict) -> list[str]:
     return sorted(str(key) for key in user if key not in KNOWN_KEYS)
 
 
-@cache
-def get_config() -> Config:
-    """Return the current settings, built once and cached until they change."""
+def user_settings() -> dict:
+    """The site's ``SELECTOR_APP`` as written, a dict (``{}`` if unset)."""
     user = getattr(settings, SETTING_NAME, {})
     if not isinstance(user, dict):
         raise ImproperlyConfigured(
-            f"{SETTING_NAME} must be a dict, not {type(user).__name__}."
+            f"{SETTING_NAME} must be a dict, not {type(user).__name__}. "
+            f"See {SETTINGS_DOCS}"
         )
+    return user
+
+
+@cache
+def get_config() -> Config:
+    """Return the current settings, built once and cached until they change."""
+    user = user_settings()
     bad = unknown_keys(user)
     if bad:
         raise ImproperlyConfigured(
             f"{SETTING_NAME} has unknown key(s): {', '.join(bad)}. "
             f"Valid keys are: {', '.join(sorted(KNOWN_KEYS))}."
         )
+    wrong = problems(user)
+    if wrong:
+        raise ImproperlyConfigured(" ".join(map(str, wrong)) + f" See {SETTINGS_DOCS}")
     return Config(**user)
 
 

@@ -199,7 +199,21 @@ def host_server(tmp_path_factory):
         application="tests.hostsite.asgi:application",
     )
     with server:
+        wait_for_resource(server.url, "/live/comet/res?seq=0")
         yield server
+
+
+def wait_for_resource(base_url: str, path: str, timeout: float = 15.0) -> None:
+    """Until ``path`` answers 200: the host site's migrations create no ``res``;
+    its embedded updater does, once the first request has started the hub."""
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while (status := httpx.get(base_url + path, timeout=5).status_code) != 200:
+        assert time.monotonic() < deadline, f"{path}: {status} after {timeout} s"
+        time.sleep(0.1)
 
 
 @pytest.fixture

@@ -130,3 +130,29 @@ def test_a_staff_user_who_may_change_resources_may_publish(
     res.refresh_from_db()
     assert res.sequence == 2
     assert group_listener()["sequence"] == 2
+
+
+def test_a_host_site_is_neither_offered_nor_allowed_the_demos_action(
+    admin_client, db, django_capture_on_commit_callbacks, selector_settings
+):
+    # Without ADMIN_RANDOM_PUBLISH (the demo sets it), random data could
+    # overwrite a host site's real data: no action, and a forged post does
+    # nothing.
+    selector_settings(ADMIN_RANDOM_PUBLISH=False)
+    listing = admin_client.get("/admin/selector_app/resource/")
+    assert listing.status_code == 200 and ">res<" in listing.content.decode()
+    assert "publish_random" not in listing.content.decode()
+    res = Resource.objects.get(name="res")
+    response = post_publish_random(
+        admin_client, res, django_capture_on_commit_callbacks
+    )
+    assert "Published new data" not in response.content.decode()
+    res.refresh_from_db()
+    assert res.sequence == 1
+
+
+def test_the_setting_is_off_by_default(settings):
+    from selector_app.conf import get_config
+
+    settings.SELECTOR_APP = {}
+    assert get_config().ADMIN_RANDOM_PUBLISH is False

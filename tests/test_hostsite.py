@@ -113,6 +113,26 @@ async def test_the_hosts_admin_shows_resources(host_server):
         listing = await http.get("/admin/selector_app/resource/")
     assert listing.status_code == 200
     assert ">notes<" in listing.text and ">res<" in listing.text
+    # The demo's action is not offered: the site did not ask for it
+    # (SELECTOR_APP["ADMIN_RANDOM_PUBLISH"]).
+    assert "publish_random" not in listing.text
+    assert "Publish new random data" not in listing.text
+
+
+def test_the_hosts_migrations_create_only_the_hosts_resources(tmp_path):
+    from tests.conftest import hostsite_env
+    from tests.support.server import manage
+
+    env = hostsite_env(tmp_path)
+    names = manage(
+        "shell",
+        "-c",
+        "from selector_app.models import Resource; "
+        "print(sorted(Resource.objects.values_list('name', flat=True)))",
+        env=env,
+    )
+    # The host's own (tests/hostsite/notes/migrations), no demo 'res'.
+    assert names.strip().splitlines()[-1] == "['notes', 'staff-notes']"
 
 
 # Who may read what, on every server and both Comet paths ----------------------

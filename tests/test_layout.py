@@ -24,6 +24,7 @@ LAYERS = [
         "_deprecated",
         "limits",
         "servers",
+        "rules",
     },
     {"hub", "fanout", "conf", "connections"},
     {"models", "layers", "security", "autobahn_logs"},

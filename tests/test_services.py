@@ -27,7 +27,8 @@ def joined_layer():
     return receive
 
 
-def test_migrate_creates_the_demo_resource(db):
+def test_the_demos_migration_creates_the_demo_resource(db):
+    # realtime_site.demo's migration; selector_app's own insert no rows.
     res = Resource.objects.get(name="res")
     assert res.sequence == 1
     assert len(res.data) == 1024

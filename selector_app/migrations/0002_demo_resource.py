@@ -1,25 +1,17 @@
-"""Creates the demo resource ``res`` (sequence 1, 1024 printable characters)."""
+"""Formerly created the demo resource ``res``; now does nothing.
 
-import random
+A reusable app's migrations run in every host site's database, so they must
+not insert rows of the demo's: the demo project creates ``res`` in its own
+migration (``realtime_site/demo``), and the embedded updater and
+``runupdater --create`` create the resource they publish to. The file stays,
+as an empty step, so databases that applied it keep a consistent history
+(their ``res`` row, if any, is left alone).
+"""
 
 from django.db import migrations
-
-PRINTABLE = "".join(chr(code) for code in range(0x21, 0x7F))
-
-
-def create_demo_resource(apps, schema_editor):
-    Resource = apps.get_model("selector_app", "Resource")
-    Resource.objects.get_or_create(
-        name="res",
-        defaults={"sequence": 1, "data": "".join(random.choices(PRINTABLE, k=1024))},
-    )
-
-
-def delete_demo_resource(apps, schema_editor):
-    apps.get_model("selector_app", "Resource").objects.filter(name="res").delete()
 
 
 class Migration(migrations.Migration):
     dependencies = [("selector_app", "0001_initial")]
 
-    operations = [migrations.RunPython(create_demo_resource, delete_demo_resource)]
+    operations = []

@@ -1,7 +1,7 @@
 """Who may read which live resource: SELECTOR_APP["AUTHORIZE"]."""
 
 #: Resources anyone may read, signed in or not.
-PUBLIC = {"res", "notes"}
+PUBLIC = {"res", "notes", "prices"}
 
 
 def can_read(user, name):
