@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import textwrap
 
 import pytest
 from django.template import Context, Template
@@ -84,9 +85,8 @@ def test_every_python_block_compiles(name):
 
 
 def test_the_guides_manage_py_lines_are_the_demos():
-    blocks = re.findall(r"```python\n(.*?)```", GUIDE.read_text(), re.DOTALL)
-    [block] = [block for block in blocks if "use_uvloop()" in block]
-    assert block in (ROOT / "manage.py").read_text()
+    lines = textwrap.indent(doc_block("embedding/manage-uvloop"), "    ")
+    assert lines in (ROOT / "manage.py").read_text()
 
 
 def test_the_autobahn_reproduction_runs_as_written(capsys):
@@ -195,10 +195,17 @@ def test_the_live_panels_block_renders_four_panels():
 def test_the_server_commands_tests_run_are_the_marked_blocks(name, server, port):
     # tests/support/server.py's documented_command() finds them by pattern.
     text = doc_block(name).replace("\\\n", " ")
-    program, *args = shlex.split(text)
-    ran = documented_command(server)
-    assert ran[2] == program
-    assert [arg.replace("{port}", port) for arg in ran[3:]] == args
+    assert as_module(shlex.split(text)) == [
+        arg.replace("{port}", port) for arg in documented_command(server)[1:]
+    ]
+
+
+def as_module(command: list[str]) -> list[str]:
+    """``daphne …`` or ``python -m selector_app.daphne …`` as ``-m MODULE …``."""
+    program, *args = command
+    if program.endswith("python"):
+        return args
+    return ["-m", program.rsplit("/", 1)[-1], *args]
 
 
 def test_the_systemd_unit_starts_the_documented_daphne_command():
@@ -208,9 +215,9 @@ def test_the_systemd_unit_starts_the_documented_daphne_command():
         if block.language == "ini"
     ]
     [start] = [line for line in unit.text.splitlines() if line.startswith("ExecStart=")]
-    program, *args = shlex.split(start.removeprefix("ExecStart="))
-    assert program.endswith(f"/bin/{documented_command('daphne')[2]}")
+    command = shlex.split(start.removeprefix("ExecStart="))
+    assert command[0].startswith("/srv/app/.venv/bin/")
     documented = [
-        arg.replace("{port}", "%i") for arg in documented_command("daphne")[3:]
+        arg.replace("{port}", "%i") for arg in documented_command("daphne")[1:]
     ]
-    assert args == documented
+    assert as_module(command) == documented
