@@ -323,7 +323,11 @@ PLANS: dict[str, list[tuple[tuple[str, ...], tuple[int, ...], dict]]] = {
         # Issue 19: the app, today's main and the one-loop floors, side by side.
         (COMPARED, (5000,), {"window": 20}),
         (COMPARED, (10000,), {"window": 20}),
-        (("daphne1-asyncio", "daphne1-eager-logs"), (5000,), {"window": 20}),
+        (
+            ("daphne1-asyncio", "daphne1-eager-logs", "daphne1-buffered-writes"),
+            (5000,),
+            {"window": 20},
+        ),
         (("uvicorn2-sansio", "uvicorn2-main"), (20000,), {"window": 20}),
         (("daphne1", "uvicorn1"), (1000,), {}),
         (("daphne2", "uvicorn2"), (5000, 20000), {}),

@@ -267,6 +267,14 @@ def _floors_and_main() -> list[Config]:
             env=(("SELECTOR_LAZY_AUTOBAHN_LOGS", "0"),),
             label="Daphne x1, autobahn's eager debug-log arguments",
         ),
+        Config(
+            "daphne1-buffered-writes",
+            "daphne",
+            publisher="embedded",
+            **daphne,
+            env=(("SELECTOR_EAGER_TWISTED_WRITES", "0"),),
+            label="Daphne x1, Twisted's buffered writes",
+        ),
     ]
 
 

@@ -95,6 +95,9 @@ class Config:
     #: Under Daphne, let autobahn build its debug-log arguments only when a
     #: debug line is written, not for every frame (selector_app.autobahn_logs).
     LAZY_AUTOBAHN_LOGS: bool = True
+    #: Under Daphne, send a write to the socket at once when nothing is
+    #: buffered before it, as asyncio does (selector_app.twisted_writes).
+    EAGER_TWISTED_WRITES: bool = True
     #: Dotted path to ``can_read(user, name) -> bool`` (sync or async), asked
     #: before a resource is served; ``None``: everyone may read everything.
     AUTHORIZE: str | None = None

@@ -136,6 +136,7 @@ RULES: dict[str, Rule] = {
         ),
     ),
     "LAZY_AUTOBAHN_LOGS": FLAG,
+    "EAGER_TWISTED_WRITES": FLAG,
     "ALLOWED_ORIGINS": Rule(
         "None or a list (or tuple) of origin patterns (str)",
         lambda value: (

@@ -214,6 +214,7 @@ WRONG = {
     "GC_THRESHOLDS": [(1, 2), "50000,20,100", (1, 2, -3), (1.0, 2, 3)],
     "ALLOWED_ORIGINS": ["https://example.com", [1], {"a": 1}],
     "LAZY_AUTOBAHN_LOGS": ["off", 0],
+    "EAGER_TWISTED_WRITES": ["on", 1],
     "REQUIRE_ORIGIN": ["yes", 1],
     "ADMIN_RANDOM_PUBLISH": ["True", 1],
 }

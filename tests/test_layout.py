@@ -27,7 +27,7 @@ LAYERS = [
         "rules",
     },
     {"hub", "fanout", "conf", "connections"},
-    {"models", "layers", "security", "autobahn_logs"},
+    {"models", "layers", "security", "autobahn_logs", "twisted_writes"},
     {"services", "access"},
     {"reader", "feed", "locks", "updater"},
     {"runtime", "shutdown"},
