@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from . import metrics
 from .access import authorize_scope
 from .conf import Config, get_config
 from .connections import Connections
@@ -78,6 +80,11 @@ class SelectorConsumer(AsyncWebsocketConsumer):
         self.connections: Connections | None = None
         #: Set once the drain has started closing this socket.
         self.ending = False
+        #: Count frames and delivery latency (SELECTOR_APP["METRICS"]), and
+        #: when the socket opened: deliveries of versions published later
+        #: count as publish-to-delivery latency.
+        self.metered = config.METRICS
+        self.opened_at = time.time()
         try:
             await super().__call__(scope, receive, send)
         finally:
@@ -205,6 +212,8 @@ class SelectorConsumer(AsyncWebsocketConsumer):
                     f"The client left over {self.max_unsent} bytes unread."
                 )
         await super().send(text_data, bytes_data, close)
+        if self.metered:
+            metrics.sent[self.transport] += 1
 
     async def refuse(self, error: Refused, *, logged: bool = False) -> None:
         """Close with the refusal's code and its reason; nothing follows it."""
@@ -228,6 +237,7 @@ class SelectorConsumer(AsyncWebsocketConsumer):
         if self.closing:
             return
         self.closing = True
+        metrics.closes["server", code or 1000] += 1
         if self.daphne is not None and self.daphne.close(code or 1000, reason or ""):
             return
         try:
@@ -246,6 +256,7 @@ class SelectorConsumer(AsyncWebsocketConsumer):
 
     def log_refusal(self, error: Refused, code: int) -> None:
         """One INFO line per refused socket: operators see which limit."""
+        metrics.refusals[type(error).__name__] += 1
         client = self.scope.get("client") or ("?", 0)
         logger.info(
             "Refused %s for %s:%s (%s): %s",
@@ -262,6 +273,8 @@ class SelectorConsumer(AsyncWebsocketConsumer):
         return parse_query(self.scope.get("query_string", b""))
 
     async def disconnect(self, code: int) -> None:
+        if not self.closing:
+            metrics.closes["client", code] += 1
         await self.tasks.aclose()
 
 
@@ -309,6 +322,8 @@ class PushConsumer(SelectorConsumer):
     async def _send_each(self, versions: AsyncIterator[Snapshot]) -> None:
         async for snapshot in versions:
             await self.send(text_data=snapshot.message)
+            if self.metered:
+                metrics.delivered("push", snapshot, self.opened_at)
 
     async def receive(self, text_data: str | None = None, bytes_data=None) -> None:
         """Frames from the client are ignored."""

@@ -164,3 +164,34 @@ def test_e004_the_hook_needs_django_contrib_auth(settings):
     ]
     [message] = checks.check_authorize()
     assert "django.contrib.auth" in message.msg
+
+
+def test_metrics_checks_are_silent_for_the_demo_and_when_off(settings):
+    assert checks.check_metrics() == []  # the demo: on, loopback, a permission
+    settings.SELECTOR_APP = {"METRICS": False}
+    assert checks.check_metrics() == []
+
+
+def test_e005_metrics_on_without_prometheus_client(settings, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "prometheus_client" else real(name, *a),
+    )
+    settings.SELECTOR_APP = {"METRICS": True, "METRICS_NETWORKS": ["::1"]}
+    [message] = checks.check_metrics()
+    assert message.id == "selector_app.E005" and "[metrics]" in message.hint
+
+
+def test_e006_a_network_that_is_not_one(settings):
+    settings.SELECTOR_APP = {"METRICS": True, "METRICS_NETWORKS": ["10.0.0.0/33"]}
+    [message] = checks.check_metrics()
+    assert message.id == "selector_app.E006" and "10.0.0.0/33" in message.msg
+
+
+def test_w003_metrics_nobody_may_read(settings):
+    settings.SELECTOR_APP = {"METRICS": True}
+    assert ids(checks.check_metrics()) == ["selector_app.W003"]

@@ -1,0 +1,63 @@
+"""Heartbeats: a server process's row appears when its runtime starts, says
+what the process holds, and goes when it stops."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from selector_app import metrics, runtime
+from selector_app.heartbeat import LagWindow, server_software
+from selector_app.models import Heartbeat
+from selector_app.protocol import Snapshot
+
+
+async def rows() -> list[Heartbeat]:
+    return await sync_to_async(list)(Heartbeat.objects.all())
+
+
+async def test_a_runtime_beats_and_removes_its_row_on_close(res, selector_settings):
+    selector_settings(HEARTBEATS=True, RESYNC_INTERVAL=0.2)
+    hub = runtime.get_hub()
+    try:
+        async with asyncio.timeout(5):
+            await hub.synced.wait()
+        found: list[Heartbeat] = []
+
+        async def versions_reported() -> bool:
+            found[:] = await rows()
+            return bool(found) and found[0].details.get("versions") == {"res": 1}
+
+        async with asyncio.timeout(5):
+            while not await versions_reported():  # noqa: ASYNC110 (a database row)
+                await asyncio.sleep(0.05)
+        [row] = found
+        assert (row.role, row.pid) == ("server", os.getpid())
+        assert row.software == server_software()
+        assert (row.expires_at - row.beat_at).total_seconds() == pytest.approx(0.5)
+    finally:
+        await runtime.close_hub()
+    assert await rows() == []
+
+
+async def test_no_heartbeat_when_turned_off(res, selector_settings):
+    selector_settings(HEARTBEATS=False)
+    assert runtime.get_runtime().heartbeat is None
+    await runtime.close_hub()
+
+
+def test_the_lag_window_reports_what_was_delivered_since_the_last_look():
+    metrics.reset()
+    window = LagWindow()
+    assert window.take() == {"deliveries": 0, "lag_p50": None, "lag_p99": None}
+    since = time.time() - 1
+    for _ in range(100):
+        metrics.delivered("push", Snapshot("res", 2, "", time.time()), since)
+    taken = window.take()
+    assert taken["deliveries"] == 100 and 0 < taken["lag_p50"] <= 0.001
+    assert window.take()["deliveries"] == 0
+    metrics.reset()
