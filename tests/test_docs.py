@@ -38,3 +38,18 @@ def test_the_host_site_points_authorize_at_that_hook():
 
     assert settings.SELECTOR_APP["AUTHORIZE"] == "tests.hostsite.access.can_read"
     assert '"AUTHORIZE": "mysite.access.can_read"' in GUIDE.read_text()
+
+
+def test_the_operations_guides_metrics_settings_are_valid(settings):
+    from selector_app import checks
+
+    text = (ROOT / "docs" / "operations.md").read_text()
+    [block] = [
+        block
+        for block in re.findall(r"```python\n(.*?)```", text, re.DOTALL)
+        if "METRICS" in block
+    ]
+    namespace: dict = {}
+    exec(block, namespace)
+    settings.SELECTOR_APP = namespace["SELECTOR_APP"]
+    assert checks.check_settings() == [] and checks.check_metrics() == []

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
+import shlex
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.sync.client import connect
 
@@ -35,6 +39,14 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 #: Where the admin page's screenshot goes for docs/operations.md.
 DOCS_SCREENSHOT = ROOT / "docs" / "operations-status.png"
+
+
+def documented(language: str, start: str) -> str:
+    """The ``language`` block of docs/operations.md that starts with ``start``."""
+    text = (ROOT / "docs" / "operations.md").read_text()
+    blocks = re.findall(rf"```{language}\n(.*?)```", text, re.DOTALL)
+    [block] = [block for block in blocks if block.startswith(start)]
+    return block
 
 
 def wait_for(predicate: Callable[[], object], what: str, timeout: float = 20.0):
@@ -103,6 +115,12 @@ def single(request, tmp_path_factory) -> Iterator[tuple[ServerProcess, RedisServ
 def test_health_follows_redis_down_and_back(single):
     server, redis = single
     body = wait_for(health_is(server, 200), "healthy after start")
+    # docs/operations.md's command, on this server's port.
+    command = documented("sh", "curl ").replace("8001", str(server.port))
+    shown = subprocess.run(
+        shlex.split(command), capture_output=True, text=True, timeout=10, check=True
+    ).stdout
+    assert shown.startswith("HTTP/1.1 200 OK") and '"status": "ok"' in shown
     assert body == {
         "status": "ok",
         "synced": True,
@@ -149,6 +167,22 @@ def test_metrics_move_when_a_client_connects_and_a_version_is_published(single):
     assert after["selector_app_resource_sequence", (("resource", "res"),)] == first + 1
 
 
+def test_the_documented_scrape_config_and_rules_use_served_metrics(single):
+    server, _ = single
+    wait_for(health_is(server, 200), "healthy")
+    served = {name for name, _ in scrape(server)}
+    for header in ("# prometheus.yml", "# selector_app.rules.yml"):
+        block = documented("yaml", header)
+        assert yaml.safe_load(block)
+        used = set(re.findall(r"selector_app_[a-z_]+", block))
+        assert used <= served, used - served
+    rules = yaml.safe_load(documented("yaml", "# selector_app.rules.yml"))
+    assert len(rules["groups"][0]["rules"]) == 6
+    config = yaml.safe_load(documented("yaml", "# prometheus.yml"))
+    [job] = config["scrape_configs"]
+    assert job["metrics_path"] == "/metrics"
+
+
 def seen(samples: dict[tuple[str, tuple], float]) -> float:
     """Versions of ``res`` the hub has taken, by layer message or re-read."""
     return sum(
@@ -173,7 +207,10 @@ def browser():
 
 
 def status(env: dict[str, str]) -> dict:
-    return json.loads(manage("selector_status", "--json", env=env))
+    """``selector_status --json``, as docs/operations.md runs it."""
+    [_, command] = documented("sh", "python manage.py selector_status").splitlines()
+    assert command == "python manage.py selector_status --json"
+    return json.loads(manage(*shlex.split(command)[2:], env=env))
 
 
 def test_the_admin_page_shows_servers_and_lease_holders_as_they_come_and_go(
@@ -227,6 +264,9 @@ def test_the_admin_page_shows_servers_and_lease_holders_as_they_come_and_go(
             assert software[servers[0].process.pid].startswith("daphne ")
             assert software[servers[1].process.pid].startswith("uvicorn ")
 
+            table = manage("selector_status", env=env)
+            assert "Server processes (2):" in table
+            assert f"{standby.process.pid} (standby)" in table
             page = browser.new_page(viewport=VIEWPORT)
             page.goto(
                 f"{servers[0].url}/admin/login/?next=/admin/selector_app/resource/"
