@@ -80,10 +80,11 @@ class SelectorConsumer(AsyncWebsocketConsumer):
         self.connections: Connections | None = None
         #: Set once the drain has started closing this socket.
         self.ending = False
-        #: Count frames and delivery latency (SELECTOR_APP["METRICS"]), and
-        #: when the socket opened: deliveries of versions published later
-        #: count as publish-to-delivery latency.
+        #: Count frames (SELECTOR_APP["METRICS"]); time the deliveries of
+        #: one socket in metrics.LATENCY_SAMPLE, counting versions published
+        #: after the socket opened.
         self.metered = config.METRICS
+        self.timed = self.metered and metrics.timed_socket()
         self.opened_at = time.time()
         try:
             await super().__call__(scope, receive, send)
@@ -322,7 +323,7 @@ class PushConsumer(SelectorConsumer):
     async def _send_each(self, versions: AsyncIterator[Snapshot]) -> None:
         async for snapshot in versions:
             await self.send(text_data=snapshot.message)
-            if self.metered:
+            if self.timed:
                 metrics.delivered("push", snapshot, self.opened_at)
 
     async def receive(self, text_data: str | None = None, bytes_data=None) -> None:

@@ -79,7 +79,8 @@ def deployment_status() -> dict[str, Any]:
         "now": now.isoformat(),
         "processes": [_server(beat, now) for beat in servers],
         "resources": [
-            _resource(resource, updaters) for resource in Resource.objects.all()
+            _resource(resource, updaters)
+            for resource in Resource.objects.only("name", "sequence", "updated_at")
         ],
     }
 

@@ -54,3 +54,8 @@ def test_the_publish_time_is_not_part_of_the_version():
     assert Snapshot.from_event(event).published_at == 100.5
     del event["published_at"]  # a publisher of the previous release
     assert Snapshot.from_event(event).published_at is None
+
+
+def test_one_socket_in_eight_is_timed_starting_with_the_first():
+    timed = [metrics.timed_socket() for _ in range(17)]
+    assert timed == [True, *[False] * 7, True, *[False] * 7, True]

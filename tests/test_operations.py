@@ -162,6 +162,7 @@ def test_metrics_move_when_a_client_connects_and_a_version_is_published(single):
     assert after[sent] == before[sent] + 2  # the current version, then the new one
     # By layer message, or by a re-read that came first (one every 0.5 s here).
     assert seen(after) == seen(before) + 1
+    # The process's first socket: one of those whose deliveries are timed.
     latency = "selector_app_delivery_latency_seconds_count", push
     assert after[latency] == before[latency] + 1
     assert after["selector_app_resource_sequence", (("resource", "res"),)] == first + 1
