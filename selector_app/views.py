@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import time
 
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -12,7 +11,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
 from . import endpoints, metrics
-from .access import authorize_request
+from .access import authorize_request, may_read_metrics
 from .conf import Config, get_config
 from .health import process_health
 from .protocol import Refused, parse_cursor, parse_query
@@ -100,33 +99,17 @@ async def prometheus_metrics(request: HttpRequest) -> HttpResponse:
     config = get_config()
     if not config.METRICS:
         raise Http404("Metrics are off (SELECTOR_APP['METRICS']).")
-    if not await _may_read_metrics(request, config):
+    if not await may_read_metrics(request):
         return _text(
             403,
             "Metrics are served to the networks in SELECTOR_APP['METRICS_NETWORKS'] "
             "and users with SELECTOR_APP['METRICS_PERMISSION'] only.\n",
         )
-    from .exposition import CONTENT_TYPE, render
+    from . import exposition
 
-    response = HttpResponse(render(), content_type=CONTENT_TYPE)
+    response = HttpResponse(exposition.render(), content_type=exposition.CONTENT_TYPE)
     response["Cache-Control"] = "no-store"
     return response
-
-
-async def _may_read_metrics(request: HttpRequest, config: Config) -> bool:
-    try:
-        client = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
-    except ValueError:
-        client = None
-    if client is not None and any(
-        client in ipaddress.ip_network(network, strict=False)
-        for network in config.METRICS_NETWORKS
-    ):
-        return True
-    if config.METRICS_PERMISSION and hasattr(request, "auser"):
-        user = await request.auser()
-        return await user.ahas_perm(config.METRICS_PERMISSION)
-    return False
 
 
 @csrf_exempt  # read-only too: other methods get 405, not CSRF's 403
