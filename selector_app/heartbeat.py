@@ -28,7 +28,7 @@ from django.utils import timezone
 from . import metrics, status
 from .connections import process_counts
 from .hub import Hub
-from .outages import Outage, describe
+from .outages import describe
 from .reader import DaemonWorker
 
 logger = logging.getLogger(__name__)
@@ -65,7 +65,8 @@ class Heartbeat:
         self.started_at = timezone.now()
         self.host = socket.gethostname()
         self.pid = os.getpid()
-        self.outage = Outage(logger, "the database (heartbeats)")
+        #: Whether the last write failed (the failure is logged once).
+        self.failing = False
         self._worker = DaemonWorker("selector_app heartbeat")
         self._state: tuple[object, object] | None = None
         self._state_since: datetime | None = None
@@ -124,14 +125,19 @@ class Heartbeat:
             raise
         except Exception as error:
             call.cancel()
-            self.outage.failed(
+            # INFO, once: the outage itself is already a warning of the part
+            # that needs the database (the hub's reads, the updater).
+            logger.log(
+                logging.DEBUG if self.failing else logging.INFO,
                 "Could not write this process's heartbeat (%s); it is missing "
                 "from the status page until the database answers.",
                 describe(error),
-                error=error,
             )
+            self.failing = True
         else:
-            self.outage.recovered()
+            if self.failing:
+                logger.info("Heartbeats are written again.")
+            self.failing = False
 
 
 def server_software() -> str:

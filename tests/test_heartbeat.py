@@ -61,3 +61,28 @@ def test_the_lag_window_reports_what_was_delivered_since_the_last_look():
     assert taken["deliveries"] == 100 and 0 < taken["lag_p50"] <= 0.001
     assert window.take()["deliveries"] == 0
     metrics.reset()
+
+
+async def test_a_failing_write_is_logged_once_at_info(monkeypatch, caplog):
+    from selector_app import heartbeat, status
+
+    def broken(**fields):
+        raise OSError("database gone")
+
+    monkeypatch.setattr(status, "heartbeat_save", broken)
+    beat = heartbeat.Heartbeat(
+        role="server", software="test", describe=dict, interval=1, timeout=1
+    )
+    with caplog.at_level("DEBUG", logger="selector_app.heartbeat"):
+        for _ in range(3):
+            await beat._call(beat._save, {})
+        monkeypatch.setattr(status, "heartbeat_save", lambda **fields: None)
+        await beat._call(beat._save, {})
+    beat._worker.shutdown(wait=False)
+    levels = [(r.levelname, r.getMessage()[:36]) for r in caplog.records]
+    assert levels == [
+        ("INFO", "Could not write this process's heart"),
+        ("DEBUG", "Could not write this process's heart"),
+        ("DEBUG", "Could not write this process's heart"),
+        ("INFO", "Heartbeats are written again."),
+    ]
