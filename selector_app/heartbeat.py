@@ -179,9 +179,10 @@ def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
 
-def server_describer(hub: Hub) -> Describe:
+def server_describer(hub: Hub, *, embedded_updater: str = "") -> Describe:
     """What a server process's beats report: its connections, held polls,
-    the versions its hub has, and the delivery lag since the last beat."""
+    the versions its hub has, the delivery lag since the last beat, and the
+    resource its embedded updater publishes, if it runs one."""
     lag = LagWindow()
 
     def describe() -> dict[str, Any]:
@@ -190,6 +191,7 @@ def server_describer(hub: Hub) -> Describe:
                 "connections": process_counts(),
                 "held_polls": hub.waiting_polls,
                 "versions": hub.sequences(),
+                "embedded_updater": embedded_updater,
                 **lag.take(),
             }
         }

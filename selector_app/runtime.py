@@ -59,7 +59,12 @@ class Runtime:
             Heartbeat(
                 role="server",
                 software=server_software(),
-                describe=server_describer(self.hub),
+                describe=server_describer(
+                    self.hub,
+                    embedded_updater=(
+                        config.UPDATER_RESOURCE if self.embedded_updater else ""
+                    ),
+                ),
                 interval=config.RESYNC_INTERVAL,
                 timeout=config.READ_TIMEOUT,
             )

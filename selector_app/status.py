@@ -79,7 +79,7 @@ def deployment_status() -> dict[str, Any]:
         "now": now.isoformat(),
         "processes": [_server(beat, now) for beat in servers],
         "resources": [
-            _resource(resource, updaters)
+            _resource(resource, updaters, servers)
             for resource in Resource.objects.only("name", "sequence", "updated_at")
         ],
     }
@@ -117,7 +117,22 @@ def _updater(beat: Heartbeat, now: datetime) -> dict[str, Any]:
     }
 
 
-def _resource(resource: Resource, updaters: list[Heartbeat]) -> dict[str, Any]:
+def _embedded(resource: Resource, servers: list[Heartbeat]) -> dict[str, Any] | None:
+    """A server that runs the updater of ``resource`` itself (the in-memory
+    layer's single process): it needs no lease, and is its only publisher."""
+    for beat in servers:
+        if (beat.details or {}).get("embedded_updater") == resource.name:
+            return {
+                **_identity(beat, timezone.now()),
+                "state": "embedded",
+                "since": beat.started_at.isoformat(),
+            }
+    return None
+
+
+def _resource(
+    resource: Resource, updaters: list[Heartbeat], servers: list[Heartbeat]
+) -> dict[str, Any]:
     mine = [beat for beat in updaters if beat.resource == resource.name]
     holding = sorted(
         (beat for beat in mine if beat.state == "holding"),
@@ -132,7 +147,7 @@ def _resource(resource: Resource, updaters: list[Heartbeat]) -> dict[str, Any]:
         "name": resource.name,
         "sequence": resource.sequence,
         "published_at": resource.updated_at.isoformat(),
-        "holder": _updater(holder, now) if holder else None,
+        "holder": _updater(holder, now) if holder else _embedded(resource, servers),
         "standbys": [_updater(beat, now) for beat in mine if beat is not holder],
     }
 
@@ -189,7 +204,9 @@ def resource_rows(state: dict[str, Any]) -> list[list[str]]:
 
 def _updater_text(updater: dict[str, Any]) -> str:
     since = f" since {format_time(updater['since'])}" if updater["since"] else ""
-    state = "" if updater["state"] == "holding" else f" ({updater['state']})"
+    state = {"holding": "", "embedded": " (embedded updater)"}.get(
+        updater["state"], f" ({updater['state']})"
+    )
     return f"{updater['host']}:{updater['pid']}{state}{since}"
 
 

@@ -130,3 +130,13 @@ def test_the_admin_page_needs_the_view_permission(deployment, client):
     assert client.get(STATUS_URL).status_code == 200
     client.logout()
     assert client.get(STATUS_URL).status_code == 302  # to the login page
+
+
+def test_a_server_with_the_embedded_updater_is_the_holder(db):
+    beat("demo", details={"embedded_updater": "res"})
+    [res] = status.deployment_status()["resources"]
+    assert res["holder"]["state"] == "embedded" and res["holder"]["pid"] == 104
+    assert (
+        "web-1:104 (embedded updater) since"
+        in status.resource_rows(status.deployment_status())[0][3]
+    )
