@@ -4,9 +4,10 @@ Every frame a socket sends and every Comet reply is counted here by adding 1
 to an entry of a plain :class:`collections.Counter`: no lock, no label
 lookup, no call into a metrics library. ``prometheus_client`` reads these
 counters only when it is scraped (:mod:`selector_app.exposition`), so the
-cost of a frame with metrics on is one dictionary increment, plus one
-histogram observation for a frame that delivers a publish. Everything is
-per process, like the hub: Prometheus scrapes each process on its own port.
+cost of a frame with metrics on is one dictionary increment, plus, on one
+socket in :data:`LATENCY_SAMPLE`, a histogram observation (a clock read and
+a bisection) when the frame delivers a publish. Everything is per process,
+like the hub: Prometheus scrapes each process on its own port.
 
 The transports count only when ``SELECTOR_APP["METRICS"]`` is on; what
 counts rarely (re-reads, resubscriptions) is counted always. No Django
