@@ -14,6 +14,7 @@ from selector_app import metrics, runtime
 from selector_app.heartbeat import LagWindow, server_software
 from selector_app.models import Heartbeat
 from selector_app.protocol import Snapshot
+from tests.support.waiting import until
 
 
 async def rows() -> list[Heartbeat]:
@@ -76,6 +77,8 @@ async def test_a_failing_write_is_logged_once_at_info(monkeypatch, caplog):
     with caplog.at_level("DEBUG", logger="selector_app.heartbeat"):
         for _ in range(3):
             await beat._call(beat._save, {})
+            # The thread marks itself idle just after it answers.
+            await until(lambda: beat._worker.busy_since is None)
         monkeypatch.setattr(status, "heartbeat_save", lambda **fields: None)
         await beat._call(beat._save, {})
     beat._worker.shutdown(wait=False)
