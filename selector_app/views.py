@@ -91,6 +91,7 @@ async def health(request: HttpRequest) -> HttpResponse:
     return response
 
 
+@csrf_exempt  # read-only: other methods get 405, not CSRF's 403
 @require_safe
 async def prometheus_metrics(request: HttpRequest) -> HttpResponse:
     """``GET metrics``: this process's metrics in the Prometheus text format,
