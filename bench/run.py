@@ -183,6 +183,9 @@ def run_one(
         finally:
             clients.close()
         publish_times = stack.publish_times()
+        if stack.scraper is not None:
+            record["scrapes"] = stack.scraper.scrapes
+            record["scrape_failures"] = stack.scraper.failures
     record.update(
         metrics.summarize(
             workload=workload,

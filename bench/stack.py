@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -32,6 +33,10 @@ from tests.support.server import (
 )
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+#: Seconds between two scrapes of each server's /metrics in ``-metrics``
+#: configurations (Prometheus' default scrape interval is 15 s; 5 s is an
+#: aggressive one, so the cost measured is an upper bound).
+SCRAPE_EVERY = 5
 PAGE = os.sysconf("SC_PAGE_SIZE")
 PUBLISHED = re.compile(
     r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .*Published \S+ #(\d+)", re.M
@@ -65,6 +70,8 @@ class Config:
     #: The configurations tables.py divides this one's µs/frame by (same N).
     floor: str = ""
     main: str = ""
+    #: SELECTOR_APP["METRICS"] on, and /metrics scraped every SCRAPE_EVERY s.
+    metrics: bool = False
 
 
 def _configs() -> dict[str, Config]:
@@ -175,6 +182,18 @@ def _configs() -> dict[str, Config]:
     )
     base += _floors_and_main()
     configs = {config.name: config for config in base}
+    for config in base:
+        if config.application != "realtime_site.asgi:application":
+            continue  # not the app: nothing to count
+        name = f"{config.name}-metrics"
+        configs[name] = Config(
+            **{
+                **config.__dict__,
+                "name": name,
+                "metrics": True,
+                "label": f"{config.label}, metrics on (scraped every {SCRAPE_EVERY} s)",
+            }
+        )
     for config in base:
         name = f"{config.name}-nogc"
         configs[name] = Config(
@@ -374,6 +393,8 @@ class Workspace:
             "SELECTOR_SERVE_STATIC": "0",
             "SELECTOR_EMBEDDED_UPDATER": "0",
             "SELECTOR_LOG_LEVEL": "INFO",
+            # The demo turns metrics on; the ``-metrics`` configurations do.
+            "SELECTOR_METRICS": "0",
             # Plain-HTTP loopback: never redirect to HTTPS, whatever the
             # production profile of the settings would do.
             "DJANGO_SECURE_SSL_REDIRECT": "0",
@@ -395,6 +416,7 @@ class Stack:
         self.redis: RedisServer | None = None
         self.publisher: Process | None = None
         self.servers: list[Process] = []
+        self.scraper: Scraper | None = None
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -417,6 +439,7 @@ class Stack:
             "DJANGO_SETTINGS_MODULE": config.settings,
             "PYTHONPATH": str(self.root),
             **dict(config.env),
+            "SELECTOR_METRICS": "1" if config.metrics else "0",
         }
         if config.redis:
             self.redis = RedisServer(self.logs).start()
@@ -439,8 +462,14 @@ class Stack:
         for server in self.servers:
             self._wait_ready(server)
         self._wait_published()
+        if config.metrics:
+            urls = [f"http://127.0.0.1:{s.port}/metrics" for s in self.servers]
+            self.scraper = Scraper(urls, SCRAPE_EVERY)
+            self.scraper.start()
 
     def stop(self) -> None:
+        if self.scraper is not None:
+            self.scraper.stop()
         for process in [*self.servers, self.publisher]:
             if process is not None:
                 process.stop()
@@ -604,3 +633,30 @@ def sample(pids: list[int]) -> tuple[float, int]:
             cpu += cpu_seconds(pid)
             rss += rss_bytes(pid)
     return cpu, rss
+
+
+class Scraper(threading.Thread):
+    """Fetches each server's ``/metrics`` every ``every`` seconds, as
+    Prometheus would, until stopped; counts the scrapes that got 200."""
+
+    def __init__(self, urls: list[str], every: float) -> None:
+        super().__init__(name="bench scraper", daemon=True)
+        self.urls = urls
+        self.every = every
+        self.scrapes = 0
+        self.failures = 0
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.wait(self.every):
+            for url in self.urls:
+                try:
+                    with urllib.request.urlopen(url, timeout=5) as response:
+                        response.read()
+                        self.scrapes += response.status == 200
+                except (OSError, urllib.error.URLError):
+                    self.failures += 1
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(10)

@@ -192,6 +192,11 @@ SELECTOR_APP = {
     "LAZY_AUTOBAHN_LOGS": env_bool("SELECTOR_LAZY_AUTOBAHN_LOGS", True),
     "EAGER_TWISTED_WRITES": env_bool("SELECTOR_EAGER_TWISTED_WRITES", True),
     "DRAIN_TIMEOUT": env_float("SELECTOR_DRAIN_TIMEOUT", 5.0),
+    # Prometheus metrics at /metrics (docs/operations.md): on in the demo, for
+    # scrapers on this machine and staff who may view resources.
+    "METRICS": env_bool("SELECTOR_METRICS", True),
+    "METRICS_NETWORKS": env_list("SELECTOR_METRICS_NETWORKS", "127.0.0.1/32,::1/128"),
+    "METRICS_PERMISSION": "selector_app.view_resource",
 }
 
 LOGGING = {

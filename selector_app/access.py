@@ -12,6 +12,7 @@ no user is loaded: everyone reads everything, at no cost.
 from __future__ import annotations
 
 import functools
+import ipaddress
 from collections.abc import Callable
 from typing import Any
 
@@ -128,3 +129,23 @@ async def authorize_scope(scope: dict, name: str) -> None:
     """:func:`authorize` with the socket's user, if there is a hook."""
     if get_config().AUTHORIZE is not None:
         await authorize(scope_user(scope), name)
+
+
+async def may_read_metrics(request: HttpRequest) -> bool:
+    """Whether ``request`` may read ``/metrics``: it comes from one of
+    ``METRICS_NETWORKS`` (the address the server sees), or its user has
+    ``METRICS_PERMISSION``."""
+    config = get_config()
+    try:
+        client = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+    except ValueError:
+        client = None
+    if client is not None and any(
+        client in ipaddress.ip_network(network, strict=False)
+        for network in config.METRICS_NETWORKS
+    ):
+        return True
+    if config.METRICS_PERMISSION and hasattr(request, "auser"):
+        user = await request.auser()
+        return await user.ahas_perm(config.METRICS_PERMISSION)
+    return False

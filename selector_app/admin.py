@@ -4,10 +4,13 @@ asks for it (``ADMIN_RANDOM_PUBLISH``, the demo), publish random data."""
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path
 
-from . import services
+from . import services, status
 from .conf import get_config
 from .models import Resource
 
@@ -21,6 +24,8 @@ class ResourceAdmin(admin.ModelAdmin):
     readonly_fields = ["sequence", "updated_at"]
     fields = ["name", "sequence", "data", "updated_at"]
     actions = ["publish_random"]
+    # Adds the "Live status" link above the list.
+    change_list_template = "admin/selector_app/resource/change_list.html"
 
     def get_readonly_fields(self, request, obj=None):
         # A resource's name is its address (URLs, clients' cursors): fixed
@@ -59,4 +64,33 @@ class ResourceAdmin(admin.ModelAdmin):
             request,
             f"Published new data to {len(names)} resource(s).",
             messages.SUCCESS,
+        )
+
+    # The deployment's live status ---------------------------------------------
+
+    def get_urls(self):
+        status_view = self.admin_site.admin_view(self.status_view)
+        return [
+            path("status/", status_view, name="selector_app_resource_status"),
+            *super().get_urls(),
+        ]
+
+    def status_view(self, request: HttpRequest) -> HttpResponse:
+        """Every live process and every resource's lease holders, read fresh
+        on each load; for staff who may view resources."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        state = status.deployment_status()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Live status",
+            "opts": self.model._meta,
+            "now": status.format_time(state["now"]),
+            "process_columns": status.PROCESS_COLUMNS,
+            "processes": status.process_rows(state),
+            "resource_columns": status.RESOURCE_COLUMNS,
+            "resources": status.resource_rows(state),
+        }
+        return TemplateResponse(
+            request, "admin/selector_app/resource/status.html", context
         )

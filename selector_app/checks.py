@@ -6,7 +6,9 @@ setting to change and where to read about it, never a variable of the demo.
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
+import ipaddress
 
 from channels.layers import InMemoryChannelLayer
 from django.apps import apps
@@ -285,3 +287,48 @@ def _authorize_problem(path: object) -> str | None:
             "INSTALLED_APPS (the anonymous user is its AnonymousUser)."
         )
     return None
+
+
+@checks.register(checks.Tags.compatibility)
+def check_metrics(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """E007: metrics on without prometheus_client; E008: a network that is not
+    one; W004: metrics on, but nobody may read them."""
+    try:
+        config = get_config()
+    except ImproperlyConfigured:
+        return []  # reported by E001
+    if not config.METRICS:
+        return []
+    problems: list[checks.CheckMessage] = []
+    if importlib.util.find_spec("prometheus_client") is None:
+        problems.append(
+            checks.Error(
+                "SELECTOR_APP['METRICS'] is on but prometheus_client is not installed.",
+                hint="pip install 'django-selector-app[metrics]' (or "
+                "prometheus_client), or turn METRICS off.",
+                id="selector_app.E007",
+            )
+        )
+    for network in config.METRICS_NETWORKS:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            problems.append(
+                checks.Error(
+                    f"SELECTOR_APP['METRICS_NETWORKS'] has {network!r}, which is "
+                    "not an IP network.",
+                    hint="Use addresses or CIDR networks: '10.0.0.0/8', '::1'.",
+                    id="selector_app.E008",
+                )
+            )
+    if not config.METRICS_NETWORKS and not config.METRICS_PERMISSION:
+        problems.append(
+            checks.Warning(
+                "SELECTOR_APP['METRICS'] is on but neither METRICS_NETWORKS nor "
+                "METRICS_PERMISSION lets anyone read them: every scrape gets 403.",
+                hint="List your Prometheus servers' networks in METRICS_NETWORKS "
+                "(e.g. ['10.0.0.0/8']), or name a permission.",
+                id="selector_app.W004",
+            )
+        )
+    return problems

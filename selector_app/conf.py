@@ -110,6 +110,18 @@ class Config:
     #: Offer the admin action "Publish new random data" (the demo's). Off:
     #: on a host site it would overwrite real data with noise.
     ADMIN_RANDOM_PUBLISH: bool = False
+    #: Count frames, replies and delivery latency, and serve them in the
+    #: Prometheus format at ``metrics`` (needs ``prometheus_client``).
+    METRICS: bool = False
+    #: Who may read ``metrics``: clients from these networks
+    #: (``"10.0.0.0/8"``, ``"::1"``)...
+    METRICS_NETWORKS: tuple[str, ...] = ()
+    #: ...and users with this permission (``"selector_app.view_resource"``);
+    #: ``None``: no user is let in for being one.
+    METRICS_PERMISSION: str | None = None
+    #: Write this process's heartbeat (server processes and runupdater) for
+    #: the admin's status page and ``manage.py selector_status``.
+    HEARTBEATS: bool = True
 
 
 KNOWN_KEYS = frozenset(f.name for f in fields(Config))

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
+from collections import Counter
 from typing import Protocol
 
 from .protocol import SHUTTING_DOWN, ShuttingDown
@@ -52,6 +54,7 @@ class Connections:
         self.draining = False
         self._open: dict[str, set[Member]] = {}
         self._gone = asyncio.Event()
+        _every.add(self)
 
     # Tracking ------------------------------------------------------------------
 
@@ -152,6 +155,19 @@ class Connections:
         except TimeoutError:
             return False
         return True
+
+
+#: Every Connections of this process (one per event loop serving the app).
+_every: weakref.WeakSet[Connections] = weakref.WeakSet()
+
+
+def process_counts() -> dict[str, int]:
+    """Open members per transport over the whole process (metrics and
+    heartbeats read this when asked, so tracking costs them nothing)."""
+    total: Counter[str] = Counter()
+    for connections in list(_every):
+        total.update(connections.counts())
+    return dict(total)
 
 
 def _end(member: Member) -> None:

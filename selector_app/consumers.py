@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Coroutine
 from typing import Any
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from . import metrics
 from .access import authorize_scope
 from .conf import Config, get_config
 from .connections import Connections
@@ -81,6 +83,12 @@ class SelectorConsumer(AsyncWebsocketConsumer):
         self.ending = False
         #: What the hub's fan-out sends to this socket, if anything.
         self.delivery: Delivery | None = None
+        #: Count frames (SELECTOR_APP["METRICS"]); time the deliveries of
+        #: one socket in metrics.LATENCY_SAMPLE, counting versions published
+        #: after the socket opened.
+        self.metered = config.METRICS
+        self.timed = self.metered and metrics.timed_socket()
+        self.opened_at = time.time()
         try:
             await super().__call__(scope, receive, send)
         finally:
@@ -205,6 +213,8 @@ class SelectorConsumer(AsyncWebsocketConsumer):
         without back-pressure (Daphne): then :class:`NotReading`."""
         self.check_unsent()
         await super().send(text_data, bytes_data, close)
+        if self.metered:
+            metrics.sent[self.transport] += 1
 
     def check_unsent(self) -> None:
         """Refuse a client that leaves too much unread where the server does
@@ -238,6 +248,7 @@ class SelectorConsumer(AsyncWebsocketConsumer):
         if self.closing:
             return
         self.closing = True
+        metrics.closes["server", code or 1000] += 1
         if self.daphne is not None and self.daphne.close(code or 1000, reason or ""):
             return
         try:
@@ -256,6 +267,7 @@ class SelectorConsumer(AsyncWebsocketConsumer):
 
     def log_refusal(self, error: Refused, code: int) -> None:
         """One INFO line per refused socket: operators see which limit."""
+        metrics.refusals[type(error).__name__] += 1
         client = self.scope.get("client") or ("?", 0)
         logger.info(
             "Refused %s for %s:%s (%s): %s",
@@ -272,6 +284,8 @@ class SelectorConsumer(AsyncWebsocketConsumer):
         return parse_query(self.scope.get("query_string", b""))
 
     async def disconnect(self, code: int) -> None:
+        if not self.closing:
+            metrics.closes["client", code] += 1
         await self.stop_sending()
 
 
@@ -330,9 +344,14 @@ class PushConsumer(SelectorConsumer):
             return None
         if self.daphne is not None:
             self.check_unsent()
-        return eagerly(
+        rest = eagerly(
             self.base_send({"type": "websocket.send", "text": snapshot.message})
         )
+        if self.metered:
+            metrics.sent["push"] += 1
+            if self.timed:
+                metrics.delivered("push", snapshot, self.opened_at)
+        return rest
 
     def push_failed(self, error: Exception) -> None:
         """A send raised (a refusal, a client gone, a bug): handled like any

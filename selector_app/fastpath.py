@@ -6,7 +6,9 @@ so the ``request_started``/``request_finished`` receivers and every
 page that is nothing; for a long-poll endpoint answered once a second per
 client it is 2-3 ms of CPU per reply, twenty times the view itself
 (docs/benchmarks.md). ``CometFastPath`` calls the very same Comet view
-directly on the event loop, and hands every other request to Django.
+directly on the event loop, and hands every other request to Django. The
+health endpoint (``GET health``), asked every second by every load
+balancer, is served the same way.
 
 What the fast path keeps: the URL configuration decides what is Comet (so any
 mount prefix works), ``ALLOWED_HOSTS`` is enforced (a bad ``Host`` goes to
@@ -64,6 +66,9 @@ IDENTIFICATION_MIDDLEWARE = (
     "django.contrib.auth.middleware.AuthenticationMiddleware",
 )
 
+#: The views served on the event loop: Comet, and the health endpoint.
+FAST_VIEWS = (views.comet, views.health)
+
 #: How many Comet paths the fast path remembers the resolution of, and the
 #: longest it remembers: a resource's path is short, and a client sending
 #: long or ever-new paths must not grow the process (or push /comet out).
@@ -85,8 +90,8 @@ class CometFastPath:
         "http": CometFastPath(get_asgi_application()),
 
     Only ``GET`` and ``HEAD`` requests whose path resolves to the Comet view
-    are taken; everything else, other methods on Comet included (Django's
-    405), goes to ``app`` untouched.
+    (or the health view) are taken; everything else, other methods on Comet
+    included (Django's 405), goes to ``app`` untouched.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -218,7 +223,7 @@ def _resolve_comet(urlconf: str, path_info: str) -> ResolverMatch | None:
         match = get_resolver(urlconf).resolve(path_info)
     except Resolver404:
         return None
-    return match if match.func is views.comet else None
+    return match if match.func in FAST_VIEWS else None
 
 
 async def _call_view(request: ASGIRequest, match: ResolverMatch) -> HttpResponse:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from channels.layers import BaseChannelLayer
 
+from . import metrics
 from .hub import Hub
 from .outages import Outage, describe
 from .protocol import PUBLISHED, Snapshot, Unavailable
@@ -55,6 +57,27 @@ class Feed:
         self.channel: str | None = None
         self.tasks = OwnedTasks()
         self.layer_outage = Outage(logger, "the channel layer")
+        #: Whether the feed holds a subscription, and the loop time the layer
+        #: last delivered anything on it (our own ping at least): what the
+        #: health endpoint and the ``layer up`` metric report.
+        self.subscribed = False
+        self.last_heard: float | None = None
+
+    @property
+    def silence_limit(self) -> float:
+        """Seconds without any message after which the subscription is dead.
+
+        The ping goes out once a round, and a round includes a re-read that
+        may take the reader's whole timeout when the database hangs.
+        """
+        return SILENCE_LIMIT * self.resync_interval + self.reader.timeout
+
+    def layer_alive(self) -> bool:
+        """Subscribed, and heard from within :attr:`silence_limit`."""
+        if not self.subscribed or self.last_heard is None:
+            return False
+        silent = asyncio.get_running_loop().time() - self.last_heard
+        return silent <= self.silence_limit
 
     def start(self) -> None:
         """Subscribe and start re-reading, in tasks of the running loop."""
@@ -81,7 +104,19 @@ class Feed:
         # The marker first: whatever the layer delivers while the read is in
         # flight is newer than the read, and the hub keeps it.
         since = self.hub.marker()
-        self.hub.reload(await self.reader.rows(), since=since)
+        before = self.hub.sequences()
+        started = time.perf_counter()
+        try:
+            rows = await self.reader.rows()
+        except Exception:
+            metrics.rereads["failed"] += 1
+            raise
+        metrics.rereads["ok"] += 1
+        metrics.reread_duration.observe(time.perf_counter() - started)
+        self.hub.reload(rows, since=since)
+        for name, sequence in self.hub.sequences().items():
+            if before.get(name) != sequence:
+                metrics.publishes_seen[name, "reread"] += 1
 
     async def _reread(self) -> None:
         try:
@@ -134,6 +169,8 @@ class Feed:
         while True:
             try:
                 channel = await self._subscribe()
+                self.subscribed = True
+                self.last_heard = asyncio.get_running_loop().time()
                 self.layer_outage.recovered("Re-reading the rows.")
                 # Subscribed first, read second: nothing published in between
                 # can be missed.
@@ -144,6 +181,9 @@ class Feed:
             except asyncio.CancelledError:
                 raise
             except Exception as error:
+                if self.subscribed:
+                    metrics.resubscribes["layer"] += 1
+                self.subscribed = False
                 delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
                 attempt += 1
                 self.layer_outage.failed(
@@ -174,12 +214,12 @@ class Feed:
         # nothing. Our own ping arrives every resync interval, so a longer
         # silence means the subscription is dead. Cancelling receive() is
         # safe: channels_redis keeps an in-flight message in its backup queue.
-        # The ping goes out once a round, and a round includes a re-read
-        # that may take the reader's whole timeout when the database hangs.
-        limit = SILENCE_LIMIT * self.resync_interval + self.reader.timeout
+        limit = self.silence_limit
         try:
             async with asyncio.timeout(limit):
-                return await self.layer.receive(channel)
+                message = await self.layer.receive(channel)
+                self.last_heard = asyncio.get_running_loop().time()
+                return message
         except TimeoutError:
             raise TimeoutError(
                 f"Nothing arrived from the channel layer for {limit} s, not even "
@@ -198,4 +238,5 @@ class Feed:
         except ValueError:
             logger.warning("Ignoring a malformed %s message.", PUBLISHED)
             return
-        self.hub.advance(snapshot)
+        if self.hub.advance(snapshot):
+            metrics.publishes_seen[snapshot.name, "layer"] += 1

@@ -130,6 +130,10 @@ class Hub:
         """The latest version of ``name`` this hub knows, without I/O."""
         return self._snapshots.get(name)
 
+    def sequences(self) -> dict[str, int]:
+        """The sequence of every resource this hub knows (metrics, status)."""
+        return {name: s.sequence for name, s in self._snapshots.items()}
+
     async def aget(self, name: str) -> Snapshot | None:
         """The latest version of ``name``; ``None`` if there is no such resource.
 

@@ -35,11 +35,15 @@ class Snapshot:
 
     Thousands of sockets send the same version; building ``message`` here
     rather than per send keeps the fan-out loop free of string work.
+    ``published_at`` (``time.time()`` of the publish, when known) travels in
+    the layer message for the delivery-latency metric; it is not part of the
+    version, so a re-read of the same row compares equal.
     """
 
     name: str
     sequence: int
     data: str
+    published_at: float | None = field(default=None, repr=False, compare=False)
     message: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -52,6 +56,7 @@ class Snapshot:
             "name": self.name,
             "sequence": self.sequence,
             "data": self.data,
+            "published_at": self.published_at,
         }
 
     @classmethod
@@ -69,7 +74,10 @@ class Snapshot:
             or not isinstance(data, str)
         ):
             raise ValueError(f"Not a {PUBLISHED} event: {event!r:.200}")
-        return cls(name, sequence, data)
+        published_at = event.get("published_at")
+        if not isinstance(published_at, float):
+            published_at = None  # optional: older publishers do not send it
+        return cls(name, sequence, data, published_at)
 
 
 def differs(snapshot: Snapshot | None, cursor: int) -> Snapshot | None:

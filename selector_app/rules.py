@@ -149,6 +149,19 @@ RULES: dict[str, Rule] = {
     ),
     "REQUIRE_ORIGIN": FLAG,
     "ADMIN_RANDOM_PUBLISH": FLAG,
+    "METRICS": FLAG,
+    "METRICS_NETWORKS": Rule(
+        "a list (or tuple) of IP addresses or networks (str)",
+        lambda value: (
+            isinstance(value, tuple | list)
+            and all(isinstance(item, str) for item in value)
+        ),
+    ),
+    "METRICS_PERMISSION": Rule(
+        'None or a permission name (a str, "app_label.codename")',
+        lambda value: value is None or (isinstance(value, str) and "." in value),
+    ),
+    "HEARTBEATS": FLAG,
 }
 
 

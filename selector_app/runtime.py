@@ -23,6 +23,7 @@ from channels.layers import InMemoryChannelLayer
 
 from .conf import get_config
 from .feed import Feed
+from .heartbeat import Heartbeat, server_describer, server_software
 from .hub import Hub
 from .layers import channel_layer
 from .reader import RowReader
@@ -53,9 +54,28 @@ class Runtime:
         self.embedded_updater = config.EMBEDDED_UPDATER and isinstance(
             layer, InMemoryChannelLayer
         )
+        #: Tells the deployment's status page this process is alive.
+        self.heartbeat = (
+            Heartbeat(
+                role="server",
+                software=server_software(),
+                describe=server_describer(
+                    self.hub,
+                    embedded_updater=(
+                        config.UPDATER_RESOURCE if self.embedded_updater else ""
+                    ),
+                ),
+                interval=config.RESYNC_INTERVAL,
+                timeout=config.READ_TIMEOUT,
+            )
+            if config.HEARTBEATS
+            else None
+        )
 
     def start(self) -> None:
         self.feed.start()
+        if self.heartbeat is not None:
+            self.tasks.start(self.heartbeat.run(), "selector_app heartbeat")
         if self.embedded_updater:
             config = get_config()
             updater = Updater(
@@ -88,6 +108,11 @@ def get_runtime() -> Runtime:
         runtime = _runtimes[loop] = Runtime()
         runtime.start()
     return runtime
+
+
+def runtimes() -> list[Runtime]:
+    """Every runtime of this process (metrics read them at scrape time)."""
+    return list(_runtimes.values())
 
 
 def get_hub() -> Hub:

@@ -44,11 +44,14 @@ def random_data(length: int) -> str:
 def _write(*, name: str, data: str) -> Snapshot:
     if not isinstance(data, str):
         raise TypeError(f"Resource data must be str, not {type(data).__name__}.")
+    # The publish time travels with the version (delivery-latency metric)
+    # and is the row's updated_at, so that a re-read tells the same time.
+    now = timezone.now()
     with transaction.atomic():
         # F() makes the increment atomic across processes; the read-back sees
         # our own row, which the UPDATE keeps locked until commit.
         updated = Resource.objects.filter(name=name).update(
-            sequence=F("sequence") + 1, data=data, updated_at=timezone.now()
+            sequence=F("sequence") + 1, data=data, updated_at=now
         )
         if not updated:
             raise Resource.DoesNotExist(
@@ -58,7 +61,7 @@ def _write(*, name: str, data: str) -> Snapshot:
         sequence = Resource.objects.filter(name=name).values_list(
             "sequence", flat=True
         )[0]
-    return Snapshot(name, sequence, data)
+    return Snapshot(name, sequence, data, now.timestamp())
 
 
 def _announce_failed(snapshot: Snapshot, error: Exception) -> None:
@@ -157,7 +160,7 @@ def resource_create(*, name: str, data: str = "") -> Resource:
     resource = Resource(name=name, data=data)
     resource.full_clean()
     resource.save()
-    snapshot = Snapshot(resource.name, resource.sequence, resource.data)
+    snapshot = _snapshot_of(resource)
     transaction.on_commit(partial(_announce, snapshot))
     return resource
 
@@ -168,22 +171,38 @@ def resource_ensure(*, name: str, length: int | None = None) -> Snapshot:
     resource, created = Resource.objects.get_or_create(
         name=name, defaults={"data": random_data(_length(length))}
     )
-    snapshot = Snapshot(resource.name, resource.sequence, resource.data)
+    snapshot = _snapshot_of(resource)
     if created:
         transaction.on_commit(partial(_announce, snapshot))
     return snapshot
 
 
+def _snapshot_of(resource: Resource) -> Snapshot:
+    return Snapshot(
+        resource.name,
+        resource.sequence,
+        resource.data,
+        resource.updated_at.timestamp() if resource.updated_at else None,
+    )
+
+
+FIELDS = ("name", "sequence", "data", "updated_at")
+
+
+def _row_snapshot(name: str, sequence: int, data: str, updated_at) -> Snapshot:
+    return Snapshot(name, sequence, data, updated_at.timestamp())
+
+
 def resource_snapshots() -> list[Snapshot]:
     """Every resource's current version, read from the database."""
-    rows = Resource.objects.values_list("name", "sequence", "data")
-    return [Snapshot(name, sequence, data) for name, sequence, data in rows]
+    rows = Resource.objects.values_list(*FIELDS)
+    return [_row_snapshot(*row) for row in rows]
 
 
 def resource_snapshot(*, name: str) -> Snapshot | None:
     """``name``'s current version from the database, or ``None``."""
-    row = Resource.objects.filter(name=name).values_list("sequence", "data").first()
-    return None if row is None else Snapshot(name, row[0], row[1])
+    row = Resource.objects.filter(name=name).values_list(*FIELDS).first()
+    return None if row is None else _row_snapshot(*row)
 
 
 __getattr__ = moved(__name__, {"channel_layer": "selector_app.layers.channel_layer"})

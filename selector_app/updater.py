@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 from channels.db import database_sync_to_async
 
 from . import services
+from .conf import get_config
+from .heartbeat import Heartbeat
 from .outages import Outage, Report, describe, say
 
 if TYPE_CHECKING:
@@ -119,10 +121,34 @@ class Updater:
 
         async with resource_lock(self.name, report=self.report) as lock:
             self._lock = lock
+            beating = self._start_heartbeat(lock)
             try:
                 yield
             finally:
                 self._lock = None
+                if beating is not None:
+                    beating.cancel()
+                    await asyncio.gather(beating, return_exceptions=True)
+
+    def _start_heartbeat(self, lock: LockKeeper) -> asyncio.Task[None] | None:
+        """Report this updater and its lease on the status page."""
+        config = get_config()
+        if not config.HEARTBEATS:
+            return None
+        heartbeat = Heartbeat(
+            role="updater",
+            software="runupdater",
+            describe=lambda: {
+                "resource": self.name,
+                "state": "holding" if lock.held() else "standby",
+            },
+            interval=config.RESYNC_INTERVAL,
+            timeout=config.READ_TIMEOUT,
+            check_every=lock.retry_every,
+        )
+        return asyncio.create_task(
+            heartbeat.run(), name=f"selector_app heartbeat: {self.name}"
+        )
 
     def _may_publish(self) -> bool:
         return self._lock is None or self._lock.held()

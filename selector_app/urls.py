@@ -8,4 +8,6 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("comet", views.comet, name="comet"),
     path("comet/<slug:name>", views.comet, name="comet-resource"),
+    path("health", views.health, name="health"),
+    path("metrics", views.prometheus_metrics, name="metrics"),
 ]

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+import time
+
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
-from . import endpoints
-from .access import authorize_request
-from .conf import get_config
+from . import endpoints, metrics
+from .access import authorize_request, may_read_metrics
+from .conf import Config, get_config
+from .health import process_health
 from .protocol import Refused, parse_cursor, parse_query
 from .runtime import get_hub
 from .shutdown import get_connections
@@ -26,6 +29,7 @@ def _text(status: int, body: str = "") -> HttpResponse:
 
 def refusal(error: Refused) -> HttpResponse:
     """The response for a refusal: its status and its one-line reason."""
+    metrics.refusals[type(error).__name__] += 1
     response = _text(error.status, f"{error}\n")
     if error.retry_later:
         response["Retry-After"] = str(get_config().RETRY_AFTER)
@@ -43,6 +47,16 @@ async def comet(request: HttpRequest, name: str | None = None) -> HttpResponse:
     once (503) instead of the server waiting out the long-poll timeout.
     """
     config = get_config()
+    if config.METRICS:
+        response = await _comet(request, name, config, since=time.time())
+        metrics.comet_replies[response.status_code] += 1
+        return response
+    return await _comet(request, name, config)
+
+
+async def _comet(
+    request: HttpRequest, name: str | None, config: Config, since: float = 0.0
+) -> HttpResponse:
     name = name or config.DEFAULT_RESOURCE
     try:
         # Not request.GET: Django raises TooManyFieldsSent (a 500 under DEBUG)
@@ -59,7 +73,44 @@ async def comet(request: HttpRequest, name: str | None = None) -> HttpResponse:
         return refusal(error)
     if snapshot is None:
         return _text(204)
+    if since:
+        metrics.sent["comet"] += 1
+        metrics.delivered("comet", snapshot, since)
     return _text(200, snapshot.message)
+
+
+@csrf_exempt  # read-only: other methods get 405, not CSRF's 403
+@require_safe
+async def health(request: HttpRequest) -> HttpResponse:
+    """``GET health``: 200 when this process should get clients, else 503
+    with the reason (JSON either way). Served on the event loop by
+    ``CometFastPath`` like Comet; no database, no layer call."""
+    report = process_health()
+    response = JsonResponse(report.body, status=200 if report.healthy else 503)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@csrf_exempt  # read-only: other methods get 405, not CSRF's 403
+@require_safe
+async def prometheus_metrics(request: HttpRequest) -> HttpResponse:
+    """``GET metrics``: this process's metrics in the Prometheus text format,
+    to the networks and users ``METRICS_NETWORKS`` and ``METRICS_PERMISSION``
+    let in; 404 unless ``METRICS`` is on."""
+    config = get_config()
+    if not config.METRICS:
+        raise Http404("Metrics are off (SELECTOR_APP['METRICS']).")
+    if not await may_read_metrics(request):
+        return _text(
+            403,
+            "Metrics are served to the networks in SELECTOR_APP['METRICS_NETWORKS'] "
+            "and users with SELECTOR_APP['METRICS_PERMISSION'] only.\n",
+        )
+    from . import exposition
+
+    response = HttpResponse(exposition.render(), content_type=exposition.CONTENT_TYPE)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @csrf_exempt  # read-only too: other methods get 405, not CSRF's 403

@@ -217,6 +217,10 @@ WRONG = {
     "EAGER_TWISTED_WRITES": ["on", 1],
     "REQUIRE_ORIGIN": ["yes", 1],
     "ADMIN_RANDOM_PUBLISH": ["True", 1],
+    "METRICS": ["1", 1],
+    "METRICS_NETWORKS": ["10.0.0.0/8", [8]],
+    "METRICS_PERMISSION": ["", 5],
+    "HEARTBEATS": ["no", 0],
 }
 
 
@@ -380,3 +384,34 @@ def test_the_accepts_column_of_the_settings_table_is_the_rules():
     rows = dict(re.findall(r"^\| `([A-Z_]+)` \| [^|]+ \| ([^|]+) \|", docs, re.M))
     for key, rule in RULES.items():
         assert rows[key].strip() == rule.expected, key
+
+
+def test_metrics_checks_are_silent_for_the_demo_and_when_off(settings):
+    assert checks.check_metrics() == []  # the demo: on, loopback, a permission
+    settings.SELECTOR_APP = {"METRICS": False}
+    assert checks.check_metrics() == []
+
+
+def test_e007_metrics_on_without_prometheus_client(settings, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "prometheus_client" else real(name, *a),
+    )
+    settings.SELECTOR_APP = {"METRICS": True, "METRICS_NETWORKS": ["::1"]}
+    [message] = checks.check_metrics()
+    assert message.id == "selector_app.E007" and "[metrics]" in message.hint
+
+
+def test_e008_a_network_that_is_not_one(settings):
+    settings.SELECTOR_APP = {"METRICS": True, "METRICS_NETWORKS": ["10.0.0.0/33"]}
+    [message] = checks.check_metrics()
+    assert message.id == "selector_app.E008" and "10.0.0.0/33" in message.msg
+
+
+def test_w004_metrics_nobody_may_read(settings):
+    settings.SELECTOR_APP = {"METRICS": True}
+    assert ids(checks.check_metrics()) == ["selector_app.W004"]

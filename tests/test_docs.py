@@ -221,3 +221,18 @@ def test_the_systemd_unit_starts_the_documented_daphne_command():
         arg.replace("{port}", "%i") for arg in documented_command("daphne")[1:]
     ]
     assert as_module(command) == documented
+
+
+def test_the_operations_guides_metrics_settings_are_valid(settings):
+    from selector_app import checks
+
+    text = (ROOT / "docs" / "operations.md").read_text()
+    [block] = [
+        block
+        for block in re.findall(r"```python\n(.*?)```", text, re.DOTALL)
+        if "METRICS" in block
+    ]
+    namespace: dict = {}
+    exec(block, namespace)
+    settings.SELECTOR_APP = namespace["SELECTOR_APP"]
+    assert checks.check_settings() == [] and checks.check_metrics() == []

@@ -41,7 +41,15 @@ pytestmark = pytest.mark.usefixtures("res")
 
 ORIGIN = (b"origin", b"http://localhost")
 #: The demo's routes, which "elsewhere" paths must not hit.
-ROUTED = ("/admin", "/static", "/comet", "/websocket", "/bidirectional")
+ROUTED = (
+    "/admin",
+    "/static",
+    "/comet",
+    "/websocket",
+    "/bidirectional",
+    "/health",
+    "/metrics",
+)
 
 
 @pytest.fixture
@@ -153,6 +161,22 @@ async def test_other_paths_are_404(web, hub, quick, path):
     assume(path != "/" and not path.startswith(ROUTED))
     reply = await get_path(web, path)
     assert reply.status_code in ALLOWED["http elsewhere"]
+    await nothing_left_behind(hub, quick)
+
+
+@given(
+    path=st.sampled_from(["/health", "/metrics"]),
+    method=st.sampled_from(METHODS),
+    query=st.one_of(queries().map(lambda q: q[0]), RAW_QUERIES),
+)
+async def test_health_and_metrics_answer_any_request_as_documented(
+    web, hub, quick, path, method, query
+):
+    reply = await web.request(method, path, query_string=query)
+    assert reply.status_code in ALLOWED[path]
+    if method not in ("GET", "HEAD"):
+        # 400: a query Django cannot decode is refused before the method.
+        assert reply.status_code in (400, 405)
     await nothing_left_behind(hub, quick)
 
 

@@ -41,6 +41,10 @@ ALLOWED: dict[str, frozenset[int | str]] = {
     # Echo and tick: 1009 for a frame (or its echo) over the size limit; 4009
     # where the server refuses to send 1009 (Daphne: SelectorConsumer.close).
     "/bidirectional": frozenset({403, DATA, 1009, 4009}),
+    # Operations: health is 200 or 503 (not synced, layer down, draining);
+    # metrics 404 when off, 403 outside METRICS_NETWORKS. Both ignore queries.
+    "/health": frozenset({200, 400, 405, 503}),
+    "/metrics": frozenset({200, 400, 403, 404, 405}),
     # Paths no route matches: Django's 404 (400 for a bad Host), and the
     # WebSocket fallback route's 4404.
     "http elsewhere": frozenset({400, 404, 405}),

@@ -1,0 +1,107 @@
+"""GET /metrics: the Prometheus text format, off unless turned on, and only
+for the networks and users the settings let in."""
+
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.core.asgi import get_asgi_application
+from prometheus_client.parser import text_string_to_metric_families
+
+from realtime_site.asgi import application
+from selector_app import metrics
+from selector_app.fastpath import CometFastPath
+from selector_app.services import aresource_publish
+from tests.support.asgi import AsgiClient
+
+pytestmark = pytest.mark.usefixtures("res", "hub")
+
+
+@pytest.fixture(autouse=True)
+def _metrics_on(selector_settings):
+    metrics.reset()
+    selector_settings(METRICS=True, METRICS_NETWORKS=["127.0.0.0/8"])
+    yield
+    metrics.reset()
+
+
+def client() -> AsgiClient:
+    return AsgiClient(CometFastPath(get_asgi_application()))
+
+
+async def scrape() -> dict[tuple[str, tuple], float]:
+    reply = await client().get("/metrics")
+    assert reply.status_code == 200, reply.content
+    assert reply["Content-Type"].startswith("text/plain; version=")
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(reply.content.decode())
+        for sample in family.samples
+    }
+
+
+async def test_off_unless_a_setting_turns_it_on(selector_settings):
+    selector_settings(METRICS=False)
+    assert (await client().get("/metrics")).status_code == 404
+
+
+async def test_other_networks_are_refused(selector_settings):
+    selector_settings(METRICS=True, METRICS_NETWORKS=["10.0.0.0/8"])
+    reply = await client().get("/metrics")
+    assert reply.status_code == 403 and b"METRICS_NETWORKS" in reply.content
+
+
+async def test_a_user_with_the_permission_is_let_in(
+    selector_settings, admin_user, client
+):
+    selector_settings(
+        METRICS=True,
+        METRICS_NETWORKS=[],
+        METRICS_PERMISSION="selector_app.view_resource",
+    )
+    anonymous = await sync_to_async(client.get)("/metrics")
+    assert anonymous.status_code == 403
+    await sync_to_async(client.force_login)(admin_user)
+    reply = await sync_to_async(client.get)("/metrics")
+    assert reply.status_code == 200 and b"selector_app_sent_total" in reply.content
+
+
+async def test_counters_move_with_connections_and_publishes():
+    before = await scrape()
+    assert before["selector_app_open_connections", (("transport", "push"),)] == 0
+    socket = WebsocketCommunicator(application, "/websocket?seq=1")
+    connected, _ = await socket.connect()
+    assert connected
+    try:
+        during = await scrape()
+        assert during["selector_app_open_connections", (("transport", "push"),)] == 1
+        await aresource_publish(name="res", data="news")
+        assert (await socket.receive_from(timeout=5)).startswith("2 ")
+        after = await scrape()
+    finally:
+        await socket.disconnect()
+    assert after["selector_app_sent_total", (("transport", "push"),)] == 1
+    seen = (
+        "selector_app_publishes_seen_total",
+        (("resource", "res"), ("via", "layer")),
+    )
+    assert after[seen] == 1
+    latency = ("selector_app_delivery_latency_seconds_count", (("transport", "push"),))
+    assert after[latency] == 1
+    assert after["selector_app_layer_up", ()] == 1
+    assert after["selector_app_resource_sequence", (("resource", "res"),)] == 2
+    closed = await scrape()
+    assert (
+        closed["selector_app_closes_total", (("by", "client"), ("code", "1000"))] == 1
+    )
+
+
+async def test_comet_replies_and_refusals_are_counted():
+    await client().get("/comet?seq=0")
+    await client().get("/comet?seq=x")
+    samples = await scrape()
+    assert samples["selector_app_comet_replies_total", (("status", "200"),)] == 1
+    assert samples["selector_app_comet_replies_total", (("status", "400"),)] == 1
+    assert samples["selector_app_refusals_total", (("reason", "InvalidCursor"),)] == 1
+    assert samples["selector_app_sent_total", (("transport", "comet"),)] == 1
