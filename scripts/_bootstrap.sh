@@ -1,4 +1,6 @@
-# Sourced by scripts/demo and scripts/test: makes .venv with the requirements.
+# Sourced by scripts/demo and scripts/test: makes .venv and installs the
+# requirements file named by REQUIREMENTS (requirements.txt for the demo,
+# requirements-dev.txt for the tests), with the files it includes.
 # Needs only Python 3.11+ with venv (Debian/Ubuntu: apt-get install python3-venv).
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -36,10 +38,22 @@ if [ ! -x .venv/bin/python ]; then
   fi
 fi
 
-# Reinstall only when requirements.txt changed.
-stamp=.venv/.requirements.sha256
+# Install again only when one of the files changed (each file's stamp holds
+# the checksums of it and of every file it includes with -r).
+REQUIREMENTS=${REQUIREMENTS:-requirements.txt}
+requirement_files() {
+  echo "$1"
+  local included
+  for included in $(sed -n 's/^-r[[:space:]]*//p' "$1"); do
+    requirement_files "$included"
+  done
+}
+stamp=".venv/.installed-$REQUIREMENTS.sha256"
 if ! sha256sum --check --status "$stamp" 2>/dev/null; then
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -r requirements.txt
-  sha256sum requirements.txt > "$stamp"
+  echo "Installing $REQUIREMENTS into .venv/..." >&2
+  # pip as venv made it: upgrading it first would cost a download per venv.
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check \
+    -r "$REQUIREMENTS"
+  # shellcheck disable=SC2046
+  sha256sum $(requirement_files "$REQUIREMENTS") > "$stamp"
 fi

@@ -9,4 +9,4 @@ class SelectorAppConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks, conf  # noqa: F401  (registers checks and signals)
+        from . import checks, conf, layers  # noqa: F401  (registers checks, signals)

@@ -24,6 +24,7 @@ LAYERS = [
         "_deprecated",
         "limits",
         "servers",
+        "extras",
     },
     {"hub", "conf", "connections"},
     {"models", "layers", "security"},
