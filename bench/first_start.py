@@ -1,7 +1,7 @@
 """How long ``./scripts/demo`` takes from a fresh clone to its first HTTP 200.
 
     python3 bench/first_start.py             # warm pip cache (primes it first)
-    python3 bench/first_start.py --cold      # an empty pip cache for each run
+    python3 bench/first_start.py --cold      # empty pip and uv caches for each run
     python3 bench/first_start.py --runs 3 --repo /path/to/checkout
 
 Each run clones the repository (its committed HEAD) into a temporary
@@ -58,8 +58,9 @@ def one_run(repo: Path, *, pip_cache: Path | None) -> dict[str, float]:
             if not key.startswith(("DJANGO_", "SELECTOR_", "VIRTUAL_ENV"))
             and key not in ("DATABASE_URL", "REDIS_URL")
         }
-        if pip_cache is not None:
-            env["PIP_CACHE_DIR"] = str(pip_cache)
+        if pip_cache is not None:  # pip's and uv's (scripts/_bootstrap.sh)
+            env["PIP_CACHE_DIR"] = str(pip_cache / "pip")
+            env["UV_CACHE_DIR"] = str(pip_cache / "uv")
         port = free_port()
         url = f"http://127.0.0.1:{port}/"
         log = (Path(tmp) / "demo.log").open("w+")
@@ -102,7 +103,7 @@ def main() -> None:
     parser.add_argument("--repo", type=Path, default=ROOT)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument(
-        "--cold", action="store_true", help="an empty pip cache for every run"
+        "--cold", action="store_true", help="empty pip and uv caches for every run"
     )
     args = parser.parse_args()
     results = []

@@ -30,13 +30,42 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
+# Without pip when this Python has a pip of its own to install into .venv:
+# seeding pip (ensurepip) is the slowest step of making a venv; uv puts pip
+# into .venv later, so `.venv/bin/pip` works as usual.
 if [ ! -x .venv/bin/python ]; then
-  if ! "$PYTHON" -m venv .venv 2>/dev/null; then
+  venv_options=()
+  "$PYTHON" -m pip --version >/dev/null 2>&1 && venv_options=(--without-pip)
+  if ! "$PYTHON" -m venv "${venv_options[@]}" .venv 2>/dev/null; then
     rm -rf .venv
     command -v apt-get >/dev/null && apt_install python3-venv
     "$PYTHON" -m venv .venv
   fi
 fi
+
+# pip install into .venv, with its own pip or else this Python's.
+pip_into_venv() {
+  if .venv/bin/python -m pip --version >/dev/null 2>&1; then
+    .venv/bin/python -m pip install --disable-pip-version-check "$@"
+  else
+    "$PYTHON" -m pip --python .venv/bin/python install --disable-pip-version-check "$@"
+  fi
+}
+
+# uv (from PyPI, installed by pip) installs the requirements: it resolves and
+# unpacks in parallel, which makes the demo's first start several times
+# faster than pip (bench/first_start.py; docs/benchmarks.md). Where no uv
+# wheel exists, or with SELECTOR_INSTALLER=pip, pip does it all.
+install_requirements() {
+  if [ "${SELECTOR_INSTALLER:-uv}" = uv ] && [ ! -x .venv/bin/uv ]; then
+    pip_into_venv --quiet "uv>=0.5,<1" || echo "No uv; installing with pip." >&2
+  fi
+  if [ "${SELECTOR_INSTALLER:-uv}" = uv ] && [ -x .venv/bin/uv ]; then
+    .venv/bin/uv pip install --quiet --python .venv/bin/python pip -r "$1"
+  else
+    pip_into_venv --quiet -r "$1"
+  fi
+}
 
 # Install again only when one of the files changed (each file's stamp holds
 # the checksums of it and of every file it includes with -r).
@@ -51,9 +80,7 @@ requirement_files() {
 stamp=".venv/.installed-$REQUIREMENTS.sha256"
 if ! sha256sum --check --status "$stamp" 2>/dev/null; then
   echo "Installing $REQUIREMENTS into .venv/..." >&2
-  # pip as venv made it: upgrading it first would cost a download per venv.
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check \
-    -r "$REQUIREMENTS"
+  install_requirements "$REQUIREMENTS"
   # shellcheck disable=SC2046
   sha256sum $(requirement_files "$REQUIREMENTS") > "$stamp"
 fi
