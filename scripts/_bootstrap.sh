@@ -52,16 +52,26 @@ pip_into_venv() {
   fi
 }
 
-# uv (from PyPI, installed by pip) installs the requirements: it resolves and
-# unpacks in parallel, which makes the demo's first start several times
-# faster than pip (bench/first_start.py; docs/benchmarks.md). Where no uv
-# wheel exists, or with SELECTOR_INSTALLER=pip, pip does it all.
+# uv installs the requirements: it resolves and unpacks in parallel, which
+# makes the demo's first start several times faster than pip does
+# (bench/first_start.py; docs/benchmarks.md). It is the uv on PATH if there
+# is one, else uv from PyPI installed into .venv by pip. From uv's cache
+# alone first (no index round trips), then from the index. Where no uv wheel
+# exists, or with SELECTOR_INSTALLER=pip, pip does it all.
 install_requirements() {
-  if [ "${SELECTOR_INSTALLER:-uv}" = uv ] && [ ! -x .venv/bin/uv ]; then
-    pip_into_venv --quiet "uv>=0.5,<1" || echo "No uv; installing with pip." >&2
+  local uv=""
+  if [ "${SELECTOR_INSTALLER:-uv}" = uv ]; then
+    if command -v uv >/dev/null; then
+      uv=$(command -v uv)
+    else
+      [ -x .venv/bin/uv ] || pip_into_venv --quiet "uv>=0.5,<1" \
+        || echo "No uv; installing with pip." >&2
+      [ -x .venv/bin/uv ] && uv=.venv/bin/uv
+    fi
   fi
-  if [ "${SELECTOR_INSTALLER:-uv}" = uv ] && [ -x .venv/bin/uv ]; then
-    .venv/bin/uv pip install --quiet --python .venv/bin/python pip -r "$1"
+  if [ -n "$uv" ]; then
+    local args=(pip install --quiet --python .venv/bin/python pip -r "$1")
+    "$uv" "${args[@]}" --offline 2>/dev/null || "$uv" "${args[@]}"
   else
     pip_into_venv --quiet -r "$1"
   fi
