@@ -46,6 +46,7 @@ PROCESS_FIXTURES = frozenset(
         "host_server",
         "demo_on",
         "readme_server",
+        "readme_demo",
         "authorizing_host",
     }
 )
