@@ -145,7 +145,15 @@ DATABASES["default"]["OPTIONS"] = {
 
 REDIS_URL = env.str("REDIS_URL", "")
 if REDIS_URL:
-    CHANNEL_LAYERS = {"default": redis_channel_layer(REDIS_URL)}
+    try:
+        CHANNEL_LAYERS = {"default": redis_channel_layer(REDIS_URL)}
+    except ImproperlyConfigured as error:  # the demo installs requirements files
+        raise ImproperlyConfigured(
+            "REDIS_URL is set, but channels_redis is not installed here "
+            "(./scripts/demo installs only what the demo needs). Install the "
+            "deployment's requirements: .venv/bin/pip install -r "
+            "requirements-deploy.txt"
+        ) from error
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 

@@ -178,25 +178,31 @@ def answer_prompts(command: str, cwd: Path, answers: list[tuple[str, str]]) -> s
     if pid == 0:  # the child: the shell, on the terminal
         os.chdir(cwd)
         os.execve("/bin/sh", ["/bin/sh", "-c", command], user_env())
-    seen = b""
+    seen, ended = b"", False
+
+    def read(deadline: float) -> None:
+        nonlocal seen, ended
+        assert time.monotonic() < deadline, seen.decode(errors="replace")
+        ready, _, _ = select.select([terminal], [], [], 1)
+        if ready:
+            try:
+                chunk = os.read(terminal, 4096)
+            except OSError:  # the terminal closed: the command ended
+                chunk = b""
+            seen += chunk
+            ended = not chunk
+
     try:
-        for prompt, answer in [*answers, ("", None)]:
+        for prompt, answer in answers:
             deadline = time.monotonic() + 60
-            while prompt.encode() not in seen:
-                assert time.monotonic() < deadline, seen.decode(errors="replace")
-                ready, _, _ = select.select([terminal], [], [], 1)
-                if ready:
-                    try:
-                        chunk = os.read(terminal, 4096)
-                    except OSError:  # the command ended
-                        chunk = b""
-                    if not chunk:
-                        break
-                    seen += chunk
-            if answer is None:
-                break
+            while prompt.encode() not in seen and not ended:
+                read(deadline)
+            assert not ended, seen.decode(errors="replace")
             seen = seen[seen.index(prompt.encode()) + len(prompt) :]
             os.write(terminal, f"{answer}\n".encode())
+        deadline = time.monotonic() + 60
+        while not ended:
+            read(deadline)
         _, status = os.waitpid(pid, 0)
     finally:
         os.close(terminal)
