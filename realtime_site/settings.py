@@ -32,13 +32,19 @@ ENV_FILE = env.str("DJANGO_ENV_FILE", str(BASE_DIR / ".env"))
 if ENV_FILE:
     env.read_env(ENV_FILE, recurse=False)
 
+
+def env_list(name: str) -> list[str]:
+    """A comma-separated list; spaces around items and empty items ignored."""
+    return [item.strip() for item in env.list(name, []) if item.strip()]
+
+
 DEBUG = env.bool("DJANGO_DEBUG", True)
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("Set DJANGO_SECRET_KEY when DJANGO_DEBUG is off.")
     SECRET_KEY = "django-insecure-demo-key-only-for-local-development"
-ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", [])
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS")
 
 # The production profile (DJANGO_DEBUG=0) turns on what is safe to turn on
 # behind a TLS-terminating proxy: HTTPS redirect, secure cookies, trust of
@@ -60,7 +66,7 @@ if SECURE_HSTS_SECONDS < 0:
 if env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", PRODUCTION):
     # Only safe behind a proxy that sets (and strips from clients) this header.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 #: Comet on the event loop (selector_app.fastpath), read by realtime_site/asgi.py.
 DEMO_COMET_FAST_PATH = env.bool("SELECTOR_COMET_FAST_PATH", True)

@@ -144,7 +144,7 @@ def test_a_dot_env_file_fills_in_what_the_environment_does_not_set(tmp_path):
     dotenv.write_text(
         "DJANGO_DEBUG=off\n"
         "DJANGO_SECRET_KEY=from-the-file-" + "x" * 50 + "\n"
-        "DJANGO_ALLOWED_HOSTS=live.example.com,www.example.com\n"
+        "DJANGO_ALLOWED_HOSTS=live.example.com, www.example.com,\n"
         "SELECTOR_DRAIN_TIMEOUT=2.5\n"
     )
     env = project_env(DJANGO_ENV_FILE=str(dotenv), SELECTOR_DRAIN_TIMEOUT="7")
