@@ -4,83 +4,72 @@ With nothing set this is the embedded demo: DEBUG on, SQLite, the in-memory
 channel layer and the updater inside the server process. For production, set
 ``DJANGO_SECRET_KEY``, ``DJANGO_DEBUG=0``, ``DJANGO_ALLOWED_HOSTS``,
 ``DATABASE_URL`` and ``REDIS_URL`` (see docs/deployment.md).
+
+Every variable is read through environs (docs/settings.md says why), so each
+kind of value has one rule: a flag is ``1/0``, ``true/false``, ``yes/no`` or
+``on/off`` (any case), a number is a number, and anything else stops the
+process with an error that names the variable. A ``.env`` file beside
+``manage.py`` (or the file ``DJANGO_ENV_FILE`` names) fills in what the real
+environment does not set.
 """
 
 from __future__ import annotations
 
-import os
+import re
+import warnings
 from pathlib import Path
 
-import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from environs import Env
 
 from selector_app.layers import redis_channel_layer
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-
-def env_bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    if raw.lower() in {"1", "true", "yes", "on"}:
-        return True
-    if raw.lower() in {"0", "false", "no", "off"}:
-        return False
-    raise ImproperlyConfigured(f"{name} must be 1/0, true/false, yes/no or on/off.")
+env = Env()
+# The real environment wins over the file (python-dotenv's override=False).
+ENV_FILE = env.str("DJANGO_ENV_FILE", str(BASE_DIR / ".env"))
+if ENV_FILE:
+    env.read_env(ENV_FILE, recurse=False)
 
 
-def env_list(name: str, default: str = "") -> list[str]:
-    return [
-        item.strip()
-        for item in os.environ.get(name, default).split(",")
-        if item.strip()
-    ]
+def env_list(name: str) -> list[str]:
+    """A comma-separated list; spaces around items and empty items ignored."""
+    return [item.strip() for item in env.list(name, []) if item.strip()]
 
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+DEBUG = env.bool("DJANGO_DEBUG", True)
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("Set DJANGO_SECRET_KEY when DJANGO_DEBUG is off.")
     SECRET_KEY = "django-insecure-demo-key-only-for-local-development"
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS")
 
-
-def env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "")
-    try:
-        return int(raw) if raw else default
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a whole number.") from None
-
-
-def env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name, "")
-    try:
-        return float(raw) if raw else default
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a number.") from None
-
-
-# The production profile (DJANGO_DEBUG=0) passes `manage.py check --deploy`:
-# HTTPS only, behind a proxy that sets X-Forwarded-Proto. Each part can be
-# turned off or tuned from the environment (docs/settings.md).
+# The production profile (DJANGO_DEBUG=0) turns on what is safe to turn on
+# behind a TLS-terminating proxy: HTTPS redirect, secure cookies, trust of
+# the proxy's X-Forwarded-Proto. Each can be turned off (docs/settings.md).
 PRODUCTION = not DEBUG
-SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", PRODUCTION)
-SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", PRODUCTION)
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", PRODUCTION)
+SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", PRODUCTION)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SECURE_HSTS_SECONDS = env_int(
-    "DJANGO_SECURE_HSTS_SECONDS", 365 * 24 * 3600 if PRODUCTION else 0
+# HSTS is a promise browsers keep for its whole max-age (and, with preload,
+# beyond the site's control), so it is never implied by DJANGO_DEBUG=0: each
+# part is opted into with its own variable.
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool(
+    "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False
 )
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool(
-    "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION
-)
-SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", PRODUCTION)
-if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", PRODUCTION):
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+if SECURE_HSTS_SECONDS < 0:
+    raise ImproperlyConfigured("DJANGO_SECURE_HSTS_SECONDS must be 0 or more.")
+if env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", PRODUCTION):
     # Only safe behind a proxy that sets (and strips from clients) this header.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
+
+#: Comet on the event loop (selector_app.fastpath), read by realtime_site/asgi.py.
+DEMO_COMET_FAST_PATH = env.bool("SELECTOR_COMET_FAST_PATH", True)
 
 INSTALLED_APPS = [
     "daphne",  # first, so runserver serves ASGI (HTTP and WebSocket)
@@ -97,6 +86,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files when no proxy serves them (under DEBUG, runserver does).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -149,19 +140,27 @@ def database_options(engine: str, timeout: int) -> dict[str, object]:
 
 
 DATABASES = {
-    "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
-        conn_max_age=0,
+    "default": env.dj_db_url(
+        "DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}", conn_max_age=0
     )
 }
+DATABASE_TIMEOUT = env.int("DATABASE_TIMEOUT", 5)
 DATABASES["default"]["OPTIONS"] = {
-    **database_options(DATABASES["default"]["ENGINE"], env_int("DATABASE_TIMEOUT", 5)),
+    **database_options(DATABASES["default"]["ENGINE"], DATABASE_TIMEOUT),
     **DATABASES["default"].get("OPTIONS", {}),  # the URL's own options win
 }
 
-REDIS_URL = os.environ.get("REDIS_URL", "")
+REDIS_URL = env.str("REDIS_URL", "")
 if REDIS_URL:
-    CHANNEL_LAYERS = {"default": redis_channel_layer(REDIS_URL)}
+    try:
+        CHANNEL_LAYERS = {"default": redis_channel_layer(REDIS_URL)}
+    except ImproperlyConfigured as error:  # the demo installs requirements files
+        raise ImproperlyConfigured(
+            "REDIS_URL is set, but channels_redis is not installed here "
+            "(./scripts/demo installs only what the demo needs). Install the "
+            "deployment's requirements: .venv/bin/pip install -r "
+            "requirements-deploy.txt"
+        ) from error
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
@@ -182,20 +181,32 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# WhiteNoise serves the files of STATIC_ROOT (after `manage.py collectstatic`)
+# and, with finders, those of the apps' static/ directories, so a bare Daphne
+# or Uvicorn serves the page's script with nothing collected. Without
+# collectstatic there is no STATIC_ROOT yet, which is expected here.
+WHITENOISE_USE_FINDERS = True
+for message in (
+    f"No directory at: {re.escape(str(STATIC_ROOT))}",
+    # WhiteNoise 6 hands Django a file to read in a thread under ASGI, and
+    # Django says so once per process; the file is still served.
+    "StreamingHttpResponse must consume synchronous iterators",
+):
+    warnings.filterwarnings("ignore", message=message)
 
 SELECTOR_APP = {
     "BASE_TEMPLATE": "base.html",
     "ADMIN_RANDOM_PUBLISH": True,
-    "EMBEDDED_UPDATER": env_bool("SELECTOR_EMBEDDED_UPDATER", True),
-    "GC_TUNING": env_bool("SELECTOR_GC_TUNING", True),
-    "LAZY_AUTOBAHN_LOGS": env_bool("SELECTOR_LAZY_AUTOBAHN_LOGS", True),
-    "EAGER_TWISTED_WRITES": env_bool("SELECTOR_EAGER_TWISTED_WRITES", True),
-    "DRAIN_TIMEOUT": env_float("SELECTOR_DRAIN_TIMEOUT", 5.0),
+    "EMBEDDED_UPDATER": env.bool("SELECTOR_EMBEDDED_UPDATER", True),
+    "GC_TUNING": env.bool("SELECTOR_GC_TUNING", True),
+    "LAZY_AUTOBAHN_LOGS": env.bool("SELECTOR_LAZY_AUTOBAHN_LOGS", True),
+    "EAGER_TWISTED_WRITES": env.bool("SELECTOR_EAGER_TWISTED_WRITES", True),
+    "DRAIN_TIMEOUT": env.float("SELECTOR_DRAIN_TIMEOUT", 5.0),
     # Prometheus metrics at /metrics (docs/operations.md): on in the demo, for
     # scrapers on this machine and staff who may view resources.
-    "METRICS": env_bool("SELECTOR_METRICS", True),
-    "METRICS_NETWORKS": env_list("SELECTOR_METRICS_NETWORKS", "127.0.0.1/32,::1/128"),
+    "METRICS": env.bool("SELECTOR_METRICS", True),
+    "METRICS_NETWORKS": env_list("SELECTOR_METRICS_NETWORKS")
+    or ["127.0.0.1/32", "::1/128"],
     "METRICS_PERMISSION": "selector_app.view_resource",
 }
 
@@ -209,7 +220,7 @@ LOGGING = {
     "loggers": {
         "selector_app": {
             "handlers": ["console"],
-            "level": os.environ.get("SELECTOR_LOG_LEVEL", "INFO"),
+            "level": env.log_level("SELECTOR_LOG_LEVEL", "INFO"),
             "propagate": False,
         },
     },

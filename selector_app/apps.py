@@ -11,7 +11,7 @@ class SelectorAppConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import autobahn_logs, checks, conf, twisted_writes  # noqa: F401
+        from . import autobahn_logs, checks, conf, layers, twisted_writes  # noqa: F401
 
         # Before Daphne's first frame; no-ops where autobahn and Twisted are
         # not loaded (Daphne has loaded both by now).

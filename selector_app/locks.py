@@ -26,8 +26,18 @@ import secrets
 from collections.abc import AsyncIterator
 
 from django.core.exceptions import ImproperlyConfigured
-from redis import asyncio as aioredis
-from redis.exceptions import RedisError
+
+from .extras import is_missing, missing_extra
+
+try:
+    from redis import asyncio as aioredis
+    from redis.exceptions import RedisError
+except ModuleNotFoundError as error:  # imported only by an exclusive updater
+    if not is_missing(error, "redis"):
+        raise
+    raise missing_extra(
+        "redis", feature="runupdater's lock (one publisher per resource)"
+    ) from error
 
 from .conf import get_config
 from .layers import channel_layer

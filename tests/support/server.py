@@ -37,7 +37,7 @@ def project_env(**overrides: str) -> dict[str, str]:
         PYTHONUNBUFFERED="1",
         DJANGO_SETTINGS_MODULE="realtime_site.settings",
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
-        SELECTOR_SERVE_STATIC="1",
+        DJANGO_ENV_FILE="",  # a developer's .env must not change the tests
     )
     env.update(overrides)
     return env
