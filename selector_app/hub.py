@@ -20,7 +20,7 @@ passed in, once for all the requests that ask for it at the same time.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 
 from .fanout import Delivery, OnError, Send, Start
 from .protocol import Snapshot, TooManyWaiters, UnknownResource, differs
@@ -233,6 +233,25 @@ class Hub:
             return None
         finally:
             self.waiting_polls -= 1
+
+    async def follow(self, name: str, cursor: int) -> AsyncIterator[Snapshot]:
+        """Check that ``name`` exists, then return an iterator of its versions.
+
+        For code of your own that wants to loop over versions (the app's push
+        sockets use :meth:`deliver`, which needs no task per socket). The
+        iterator yields every version newer than the last one it yielded,
+        starting with the current one unless its sequence is ``cursor``; a
+        slow loop gets the latest version when it asks, never a backlog.
+        """
+        await self._against(name, cursor)
+        return self._versions(name, cursor)
+
+    async def _versions(self, name: str, cursor: int) -> AsyncIterator[Snapshot]:
+        wait = self.selector.wait
+        while True:
+            snapshot = (await wait({name: cursor}))[name]
+            cursor = snapshot.sequence
+            yield snapshot
 
     async def deliver(
         self, name: str, cursor: int, send: Send, *, start: Start, on_error: OnError

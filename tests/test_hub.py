@@ -308,6 +308,19 @@ async def test_deliver_sends_the_current_version_then_each_newer_one(hub):
     assert hub.selector.watchers() == []
 
 
+async def test_follow_yields_the_current_version_then_only_newer_ones(hub):
+    versions = await hub.follow("res", 0)
+    async with asyncio.timeout(1):
+        assert (await anext(versions)).sequence == 1
+        for sequence in (2, 3, 4):  # published while nobody was reading
+            hub.advance(Snapshot("res", sequence, str(sequence)))
+        assert (await anext(versions)).message == "4 4"  # latest, no backlog
+    await versions.aclose()
+    assert hub.selector.watchers() == []
+    with pytest.raises(UnknownResource):
+        await hub.follow("nope", 0)
+
+
 async def test_deliver_sends_nothing_for_the_version_the_client_has(hub):
     socket = Recorder()
     delivery = await socket.deliver(hub, "res", 1)
