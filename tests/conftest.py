@@ -60,6 +60,7 @@ PROCESS_FIXTURES = frozenset(
         "authorizing_host",
         "server_database",
         "serve",
+        "browser",
     }
 )
 
@@ -289,3 +290,17 @@ def serve(server_database, tmp_path):
         assert not [word for word in TROUBLE if word in text], text[-3000:]
 
     return start
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium through Playwright, for one test module."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.support.browser import launch, require_chromium
+
+    executable_path = require_chromium()
+    with sync_playwright() as playwright:
+        browser = launch(playwright, executable_path)
+        yield browser
+        browser.close()

@@ -12,13 +12,11 @@ import re
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from tests.support.browser import (
     VIEWPORT,
     PageRecorder,
-    launch,
-    require_chromium,
     save_screenshot,
     wait_until_live,
 )
@@ -40,15 +38,6 @@ AGREEING_PANELS = """(after) => {
   const agree = comet.sequence === websocket.sequence && comet.data === websocket.data;
   return agree && comet.sequence > after ? comet : null;
 }"""
-
-
-@pytest.fixture(scope="module")
-def browser():
-    executable_path = require_chromium()
-    with sync_playwright() as playwright:
-        browser = launch(playwright, executable_path)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

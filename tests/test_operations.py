@@ -27,8 +27,6 @@ from tests.support.admin import PASSWORD, USERNAME, superuser_env
 from tests.support.browser import (
     ROOT,
     VIEWPORT,
-    launch,
-    require_chromium,
     save_screenshot,
 )
 from tests.support.cluster import UpdaterProcess
@@ -194,17 +192,6 @@ def seen(samples: dict[tuple[str, tuple], float]) -> float:
 
 
 # The whole deployment on the admin page ----------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser():
-    executable_path = require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = launch(playwright, executable_path)
-        yield browser
-        browser.close()
 
 
 def status(env: dict[str, str]) -> dict:
