@@ -231,13 +231,14 @@ class LockKeeper:
     async def _release(self) -> None:
         try:
             await self.lock.release()
-        except (*STORE_ERRORS, TimeoutError):
+        except (*STORE_ERRORS, TimeoutError) as error:
+            # Expected when Redis goes first (a shutdown): one line, no trace.
             logger.warning(
-                "Could not release the lock on %s; a standby takes over when it "
-                "expires (within %s s).",
+                "Could not release the lock on %s (%s); a standby takes over "
+                "when it expires (within %s s).",
                 self.what,
+                error or type(error).__name__,
                 self.lock.ttl,
-                exc_info=True,
             )
 
 

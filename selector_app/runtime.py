@@ -19,13 +19,16 @@ import logging
 import os
 import weakref
 
+from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer
 
+from . import services
 from .conf import get_config
 from .feed import Feed
 from .heartbeat import Heartbeat, server_describer, server_software
 from .hub import Hub
 from .layers import channel_layer
+from .protocol import Snapshot
 from .reader import RowReader
 from .tasks import OwnedTasks
 from .updater import Updater
@@ -42,7 +45,10 @@ class Runtime:
         # One reader for the re-reads and the hub's first lookups: both are
         # bounded, and neither can block Django's shared database thread.
         reader = RowReader(timeout=config.READ_TIMEOUT)
-        self.hub = Hub(load=reader.row, max_waiting_polls=config.MAX_HELD_REQUESTS)
+        self.reader = reader
+        #: The embedded updater's resource being created (see :meth:`start`).
+        self.resource_made: asyncio.Task[None] | None = None
+        self.hub = Hub(load=self._load, max_waiting_polls=config.MAX_HELD_REQUESTS)
         self.feed = Feed(
             self.hub,
             layer,
@@ -73,7 +79,15 @@ class Runtime:
         )
 
     def start(self) -> None:
-        self.feed.start()
+        if self.embedded_updater:
+            # Its resource exists before anything reads the store: the first
+            # request of a new site must not get a 404 for the very resource
+            # the updater is about to create.
+            self.resource_made = self.tasks.start(
+                self._make_resource_then_feed(), "selector_app embedded resource"
+            )
+        else:
+            self.feed.start()
         if self.heartbeat is not None:
             self.tasks.start(self.heartbeat.run(), "selector_app heartbeat")
         if self.embedded_updater:
@@ -88,6 +102,29 @@ class Runtime:
     async def aclose(self) -> None:
         await self.tasks.aclose()
         await self.feed.aclose()
+
+    async def _load(self, name: str) -> Snapshot | None:
+        """The hub's loader: a row, once the embedded updater's resource is made."""
+        if self.resource_made is not None and not self.resource_made.done():
+            await asyncio.wait([self.resource_made])
+        return await self.reader.row(name)
+
+    async def _make_resource_then_feed(self) -> None:
+        config = get_config()
+        try:
+            snapshot = await database_sync_to_async(services.resource_ensure)(
+                name=config.UPDATER_RESOURCE, length=config.RESOURCE_LENGTH
+            )
+        except Exception as error:
+            # The updater tries again at its start and on every tick.
+            logger.warning(
+                "Could not create the embedded updater's resource %r yet: %s",
+                config.UPDATER_RESOURCE,
+                error,
+            )
+        else:
+            self.hub.advance(snapshot)
+        self.feed.start()
 
 
 _runtimes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Runtime] = (

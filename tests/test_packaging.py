@@ -124,7 +124,7 @@ def test_the_metadata_says_licence_versions_and_where_the_project_lives(wheel):
     urls = dict(line.split(", ", 1) for line in metadata.get_all("Project-URL"))
     assert urls["Homepage"] == PROJECT
     assert set(urls) >= {"Homepage", "Documentation", "Changelog", "Issues"}
-    assert set(metadata.get_all("Provides-Extra")) == {"daphne", "redis"}
+    assert set(metadata.get_all("Provides-Extra")) == {"daphne", "metrics", "redis"}
     # The description is the README, whose images and links must work on an
     # index that has none of the repository's other files.
     description = metadata.get_payload()

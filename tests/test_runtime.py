@@ -33,6 +33,7 @@ async def test_closing_ends_the_feed_and_the_updater(
 ):
     selector_settings(EMBEDDED_UPDATER=True, UPDATE_INTERVAL=60)
     started = get_runtime()
+    await asyncio.wait([started.resource_made])  # then the feed starts
     tasks = [*started.tasks, *started.feed.tasks]
     assert len(tasks) == 3
     await close_hub()
@@ -51,6 +52,23 @@ async def test_the_embedded_updater_publishes_with_the_in_memory_layer(
             first = (await hub.wait({"res": 0}))["res"]
             later = (await hub.wait({"res": first.sequence}))["res"]
         assert later.sequence > first.sequence
+    finally:
+        await close_hub()
+
+
+async def test_the_embedded_updaters_resource_is_there_for_the_first_request(
+    selector_settings, transactional_db
+):
+    """A new site has no row yet: its first lookup waits for the updater's
+    resource to be created instead of answering 404, and the feed's first
+    read (after it) keeps it."""
+    selector_settings(EMBEDDED_UPDATER=True, UPDATE_INTERVAL=60, UPDATER_RESOURCE="new")
+    hub = get_hub()
+    try:
+        async with asyncio.timeout(5):
+            assert (await hub.aget("new")).sequence == 1
+            await hub.synced.wait()
+        assert hub.get("new").sequence == 1
     finally:
         await close_hub()
 
