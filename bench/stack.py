@@ -36,7 +36,7 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 #: Seconds between two scrapes of each server's /metrics in ``-metrics``
 #: configurations (Prometheus' default scrape interval is 15 s; 5 s is an
 #: aggressive one, so the cost measured is an upper bound).
-SCRAPE_EVERY = 5
+SCRAPE_EVERY = float(os.environ.get("BENCH_SCRAPE_EVERY", "5"))  # 0: no scrapes
 PAGE = os.sysconf("SC_PAGE_SIZE")
 PUBLISHED = re.compile(
     r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .*Published \S+ #(\d+)", re.M
@@ -462,7 +462,7 @@ class Stack:
         for server in self.servers:
             self._wait_ready(server)
         self._wait_published()
-        if config.metrics:
+        if config.metrics and SCRAPE_EVERY > 0:
             urls = [f"http://127.0.0.1:{s.port}/metrics" for s in self.servers]
             self.scraper = Scraper(urls, SCRAPE_EVERY)
             self.scraper.start()
