@@ -101,6 +101,15 @@ class Outage:
         return line
 
 
+#: Errors that only say a dependency went away (redis-py's and the database
+#: drivers' are not OSErrors): the message names them, and their traceback,
+#: deep in a client library, says nothing more.
+GONE = ("ConnectionError", "OperationalError", "InterfaceError")
+
+
 def _has_traceback(error: BaseException | None) -> bool:
-    # A timeout's traceback says nothing the message does not.
-    return error is not None and not isinstance(error, TimeoutError)
+    """Whether the first line of an outage should carry ``error``'s traceback:
+    only for an error that is not a dependency going away (a bug)."""
+    if error is None or isinstance(error, (TimeoutError, OSError)):
+        return False
+    return not any(cls.__name__ in GONE for cls in type(error).__mro__)
