@@ -270,29 +270,33 @@ def _floors_and_main() -> list[Config]:
             **daphne,
             label="manage.py runserver --noreload (Daphne x1)",
         ),
-        Config(
-            "daphne1-asyncio",
-            "daphne",
-            publisher="embedded",
-            **daphne,
-            env=(("SELECTOR_DAPHNE_UVLOOP", "0"),),
-            label="Daphne x1, asyncio's loop (uvloop off)",
-        ),
-        Config(
-            "daphne1-eager-logs",
-            "daphne",
-            publisher="embedded",
-            **daphne,
-            env=(("SELECTOR_LAZY_AUTOBAHN_LOGS", "0"),),
-            label="Daphne x1, autobahn's eager debug-log arguments",
-        ),
-        Config(
-            "daphne1-buffered-writes",
-            "daphne",
-            publisher="embedded",
-            **daphne,
-            env=(("SELECTOR_EAGER_TWISTED_WRITES", "0"),),
-            label="Daphne x1, Twisted's buffered writes",
+        # Attribution: daphne1 with one of issue 19's changes turned off.
+        *(
+            Config(
+                name,
+                "daphne",
+                publisher="embedded",
+                **daphne,
+                env=((variable, "0"),),
+                label=f"Daphne x1, {what}",
+            )
+            for name, variable, what in (
+                (
+                    "daphne1-asyncio",
+                    "SELECTOR_DAPHNE_UVLOOP",
+                    "asyncio's loop (uvloop off)",
+                ),
+                (
+                    "daphne1-eager-logs",
+                    "SELECTOR_LAZY_AUTOBAHN_LOGS",
+                    "autobahn's eager debug-log arguments",
+                ),
+                (
+                    "daphne1-buffered-writes",
+                    "SELECTOR_EAGER_TWISTED_WRITES",
+                    "Twisted's buffered writes",
+                ),
+            )
         ),
     ]
 
