@@ -8,7 +8,9 @@ client it is 2-3 ms of CPU per reply, twenty times the view itself
 (docs/benchmarks.md). ``CometFastPath`` calls the very same Comet view
 directly on the event loop, and hands every other request to Django. The
 health endpoint (``GET health``), asked every second by every load
-balancer, is served the same way.
+balancer, and the metrics endpoint (``GET metrics``), fetched by Prometheus
+every few seconds, are served the same way: Django's path costs a scrape a
+third of its CPU (docs/operations.md).
 
 What the fast path keeps: the URL configuration decides what is Comet (so any
 mount prefix works), ``ALLOWED_HOSTS`` is enforced (a bad ``Host`` goes to
@@ -22,7 +24,9 @@ With ``SELECTOR_APP["AUTHORIZE"]`` set, the view must know the user: the
 fast path then applies ``SessionMiddleware`` and ``AuthenticationMiddleware``
 (those installed) to the request, so the user is loaded from the session
 exactly as on Django's path, and only when the hook is asked. A client
-without a session cookie costs no query.
+without a session cookie costs no query. The metrics endpoint gets the same
+when ``METRICS_PERMISSION`` is set, read only for a client outside
+``METRICS_NETWORKS``.
 
 What it skips, so use it only when your Comet endpoint needs none of it: the
 rest of ``MIDDLEWARE`` (CORS headers, rate limiting...), the session's
@@ -66,8 +70,9 @@ IDENTIFICATION_MIDDLEWARE = (
     "django.contrib.auth.middleware.AuthenticationMiddleware",
 )
 
-#: The views served on the event loop: Comet, and the health endpoint.
-FAST_VIEWS = (views.comet, views.health)
+#: The views served on the event loop: Comet, the health endpoint and the
+#: metrics endpoint.
+FAST_VIEWS = (views.comet, views.health, views.prometheus_metrics)
 
 #: How many Comet paths the fast path remembers the resolution of, and the
 #: longest it remembers: a resource's path is short, and a client sending
@@ -90,7 +95,7 @@ class CometFastPath:
         "http": CometFastPath(get_asgi_application()),
 
     Only ``GET`` and ``HEAD`` requests whose path resolves to the Comet view
-    (or the health view) are taken; everything else, other methods on Comet
+    (or the health or metrics view) are taken; everything else, other methods on Comet
     included (Django's 405), goes to ``app`` untouched.
     """
 
@@ -157,7 +162,7 @@ class CometFastPath:
             response = security.process_request(request) if security else None
             if response is not None:
                 return response
-            if get_config().AUTHORIZE is not None:
+            if self._needs_user(match):
                 # Lazy: nothing is read until the hook asks for request.auser().
                 for middleware in self.identification:
                     middleware.process_request(request)
@@ -167,6 +172,15 @@ class CometFastPath:
             return response
         except Exception as error:
             return await _exception_response(request, error)
+
+    @staticmethod
+    def _needs_user(match: ResolverMatch) -> bool:
+        """Whether the view may ask who the user is: the authorization hook
+        (Comet), or the permission that lets a user read the metrics."""
+        config = get_config()
+        if match.func is views.prometheus_metrics:
+            return config.METRICS_PERMISSION is not None
+        return config.AUTHORIZE is not None
 
     async def _respond_unless_gone(
         self, request: ASGIRequest, match: ResolverMatch, receive: Receive
@@ -187,7 +201,7 @@ class CometFastPath:
 
 
 def _comet_match(urlconf: str, path_info: str) -> ResolverMatch | None:
-    """What ``path_info`` resolves to, if that is the Comet view.
+    """What ``path_info`` resolves to, if that is a view of FAST_VIEWS.
 
     Resolving walks the URL patterns, a fifth of a reply's CPU; clients ask
     for the same few paths again and again, so matches are cached. Only
