@@ -1,5 +1,7 @@
-"""What one Prometheus scrape costs a loaded server:
-``python -m bench.scrape_cost [--configs uvicorn1-sansio-metrics,daphne1-metrics] [--n 5000]``.
+"""What one Prometheus scrape costs a loaded server.
+
+``python -m bench.scrape_cost [--configs uvicorn1-sansio-metrics,daphne1-metrics]
+[--n 5000]``
 
 Whole-run W1 pairs (metrics off, then on) cannot resolve a cost of one or
 two per cent: a single generation-0 collection of the garbage collector
@@ -69,7 +71,9 @@ def measure(config_name: str, args: argparse.Namespace, ws: Workspace) -> dict:
                 scraped.append(stretch(server.pid, args.seconds, args.scrapes, url))
         finally:
             clients.close()
-    per_scrape = [(s - q) / args.scrapes * 1000 for q, s in zip(quiet, scraped)]
+    per_scrape = [
+        (s - q) / args.scrapes * 1000 for q, s in zip(quiet, scraped, strict=True)
+    ]
     return {
         "config": config_name,
         "connected": connected,
@@ -79,7 +83,7 @@ def measure(config_name: str, args: argparse.Namespace, ws: Workspace) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--configs", default="uvicorn1-sansio-metrics,daphne1-metrics")
     parser.add_argument("--n", type=int, default=5000, help="push sockets")
     parser.add_argument("--scrapes", type=int, default=40, help="per stretch")
