@@ -47,7 +47,7 @@ PREFIX = "selector_app"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 #: Transports always reported, even at 0, so that alerts and graphs have a
 #: series from the first scrape on.
-TRANSPORTS = ("push", "comet", "bidirectional")
+TRANSPORTS = ("push", "comet", "bidirectional", "events")
 
 
 class SelectorCollector(Collector):
@@ -64,7 +64,7 @@ class SelectorCollector(Collector):
         counts.pop("comet", None)  # a held poll is counted below
         open_ = GaugeMetricFamily(
             f"{PREFIX}_open_connections",
-            "Open sockets of this process, by transport.",
+            "Open sockets and event streams of this process, by transport.",
             labels=["transport"],
         )
         for transport, count in sorted(counts.items()):
@@ -100,7 +100,8 @@ class SelectorCollector(Collector):
     def _counters(self) -> Iterator[Metric]:
         yield _counter(
             "sent",
-            "Versions sent: frames on sockets, 200 replies for Comet.",
+            "Versions sent: frames on sockets, events on streams, 200 replies "
+            "for Comet.",
             ["transport"],
             {(t,): metrics.sent.get(t, 0) for t in {*TRANSPORTS, *metrics.sent}},
         )

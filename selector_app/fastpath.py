@@ -49,9 +49,9 @@ from django.middleware.security import SecurityMiddleware
 from django.urls import Resolver404, ResolverMatch, get_resolver
 from django.utils.module_loading import import_string
 
-from . import views
+from . import events, views
 from .conf import get_config
-from .protocol import MalformedQuery
+from .protocol import MalformedQuery, Refused
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -66,8 +66,9 @@ IDENTIFICATION_MIDDLEWARE = (
     "django.contrib.auth.middleware.AuthenticationMiddleware",
 )
 
-#: The views served on the event loop: Comet, and the health endpoint.
-FAST_VIEWS = (views.comet, views.health)
+#: The views served on the event loop: Comet, event streams (which only the
+#: fast path can serve), and the health endpoint.
+FAST_VIEWS = (views.comet, views.events, views.health)
 
 #: How many Comet paths the fast path remembers the resolution of, and the
 #: longest it remembers: a resource's path is short, and a client sending
@@ -117,6 +118,9 @@ class CometFastPath:
             return
         else:
             request.resolver_match = match
+            if match.func is views.events:
+                await self._stream(request, match, receive, send)
+                return
             response = await self._respond(request, match, receive)
             if response is None:
                 return  # the client went away while the request was held
@@ -167,6 +171,39 @@ class CometFastPath:
             return response
         except Exception as error:
             return await _exception_response(request, error)
+
+    async def _stream(
+        self, request: ASGIRequest, match: ResolverMatch, receive: Receive, send: Send
+    ) -> None:
+        """Serve an event stream (:mod:`selector_app.events`), or the response
+        that refuses it (400, 403, 404, 503) like Comet's."""
+        security = self.security
+        try:
+            response = security.process_request(request) if security else None
+            if response is None:
+                config = get_config()
+                if config.AUTHORIZE is not None:
+                    for middleware in self.identification:
+                        middleware.process_request(request)
+                name = match.kwargs.get("name") or config.DEFAULT_RESOURCE
+                try:
+                    cursor = await events.check_stream(request, name, config)
+                    headers = events.stream_headers()
+                    if security:
+                        headers = security.process_response(request, headers)
+                    # Raises nothing once the headers are out but what the
+                    # server raises (the server logs it and drops the client).
+                    await events.serve(
+                        request, name, cursor, receive, send, _header_list(headers)
+                    )
+                    return
+                except Refused as error:
+                    response = views.refusal(error)
+                if security:
+                    response = security.process_response(request, response)
+        except Exception as error:
+            response = await _exception_response(request, error)
+        await _send_response(response, send)
 
     async def _respond_unless_gone(
         self, request: ASGIRequest, match: ResolverMatch, receive: Receive
@@ -262,6 +299,18 @@ async def _send_response(response: HttpResponse, send: Send) -> None:
         raise TypeError("CometFastPath sends complete responses only")
     if not response.has_header("Content-Length"):
         response.headers["Content-Length"] = str(len(response.content))
+    await send(
+        {
+            "type": "http.response.start",
+            "status": response.status_code,
+            "headers": _header_list(response),
+        }
+    )
+    await send({"type": "http.response.body", "body": response.content})
+
+
+def _header_list(response: HttpResponse) -> list[tuple[bytes, bytes]]:
+    """A response's headers and cookies as ASGI wants them."""
     headers = [
         (name.encode("ascii"), value.encode("latin1"))
         for name, value in response.items()
@@ -270,11 +319,4 @@ async def _send_response(response: HttpResponse, send: Send) -> None:
         (b"Set-Cookie", cookie.output(header="").encode("ascii").strip())
         for cookie in response.cookies.values()
     )
-    await send(
-        {
-            "type": "http.response.start",
-            "status": response.status_code,
-            "headers": headers,
-        }
-    )
-    await send({"type": "http.response.body", "body": response.content})
+    return headers

@@ -81,6 +81,22 @@ async def _comet(
 
 @csrf_exempt  # read-only: other methods get 405, not CSRF's 403
 @require_safe
+async def events(request: HttpRequest, name: str | None = None) -> HttpResponse:
+    """``GET /events[/<name>]``: a Server-Sent Events stream.
+
+    Served at the ASGI level by ``CometFastPath`` (selector_app/events.py),
+    where a stream costs no thread and no task of its own; Django's handler
+    reaches this view only when the site does not use the fast path.
+    """
+    return _text(
+        501,
+        "Event streams are served by selector_app.fastpath.CometFastPath: wrap "
+        "the site's HTTP application in it (see the embedding guide).\n",
+    )
+
+
+@csrf_exempt  # read-only: other methods get 405, not CSRF's 403
+@require_safe
 async def health(request: HttpRequest) -> HttpResponse:
     """``GET health``: 200 when this process should get clients, else 503
     with the reason (JSON either way). Served on the event loop by
@@ -128,6 +144,7 @@ def page_context() -> dict[str, object]:
         "base_template": config.BASE_TEMPLATE,
         "resource": config.DEFAULT_RESOURCE,
         "comet_url": endpoints.comet_url(),
+        "events_url": endpoints.events_url(),
         "websocket_path": endpoints.websocket_path(),
         "bidirectional_path": endpoints.bidirectional_path(),
     }

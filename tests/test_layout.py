@@ -33,7 +33,7 @@ LAYERS = [
     {"services", "access", "status"},
     {"reader", "feed", "locks", "updater", "heartbeat"},
     {"runtime", "shutdown", "health", "exposition"},
-    {"endpoints", "views", "consumers", "fastpath", "urls", "routing"},
+    {"endpoints", "events", "views", "consumers", "fastpath", "urls", "routing"},
     {"templatetags", "admin", "checks", "apps", "management", "migrations", "daphne"},
 ]
 LAYER = {name: level for level, names in enumerate(LAYERS) for name in names}
