@@ -21,6 +21,7 @@ dependency (``pip install django-selector-app[metrics]``).
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 
@@ -75,6 +76,18 @@ class SelectorCollector(Collector):
             f"{PREFIX}_held_polls",
             "Comet long-polls this process holds, waiting for a publish.",
             value=sum(runtime.hub.waiting_polls for runtime in live),
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_watchers",
+            "Watchers on this process's hubs: held polls, push sockets and event "
+            "streams (each should leave none behind when its client goes).",
+            value=sum(len(runtime.hub.selector.watchers()) for runtime in live),
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_loop_tasks",
+            "Tasks on the event loop serving this scrape: the server's one per "
+            "connection, plus what the app runs (none per open stream or socket).",
+            value=_loop_tasks(),
         )
         yield GaugeMetricFamily(
             f"{PREFIX}_layer_up",
@@ -164,6 +177,13 @@ class SelectorCollector(Collector):
         buckets, total = _buckets(metrics.reread_duration)
         rereads.add_metric([], buckets, total)
         yield rereads
+
+
+def _loop_tasks() -> int:
+    try:
+        return len(asyncio.all_tasks())
+    except RuntimeError:  # scraped outside an event loop (a sync caller)
+        return 0
 
 
 def _counter(
