@@ -38,5 +38,14 @@ def websocket_path(name: str | None = None) -> str:
     return f"{prefix()}websocket/{name}"
 
 
+def resource_paths(name: str | None = None) -> dict[str, str]:
+    """The paths of resource ``name`` on each transport client.js knows."""
+    return {
+        "websocket": websocket_path(name),
+        "sse": events_url(name),
+        "comet": comet_url(name),
+    }
+
+
 def bidirectional_path() -> str:
     return f"{prefix()}bidirectional"

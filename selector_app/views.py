@@ -145,6 +145,7 @@ def page_context() -> dict[str, object]:
         "resource": config.DEFAULT_RESOURCE,
         "comet_url": endpoints.comet_url(),
         "events_url": endpoints.events_url(),
+        "paths": endpoints.resource_paths(),
         "websocket_path": endpoints.websocket_path(),
         "bidirectional_path": endpoints.bidirectional_path(),
     }
