@@ -23,10 +23,16 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Generator, MutableMapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    MutableMapping,
+)
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
 from . import metrics
 from .access import authorize_request
@@ -126,6 +132,17 @@ async def check_stream(request: HttpRequest, name: str, config: Config) -> int:
     return cursor
 
 
+def try_open(config: Config) -> None:
+    """Count one more open stream against ``MAX_OPEN_SOCKETS`` (shared with
+    the sockets); :class:`~selector_app.protocol.TooManySockets` past it."""
+    limit = config.MAX_OPEN_SOCKETS
+    if not open_sockets.try_open(limit):
+        raise TooManySockets(
+            f"This server process holds its limit of {limit} open sockets and "
+            "event streams; try again later."
+        )
+
+
 async def serve(
     request: HttpRequest,
     name: str,
@@ -138,12 +155,7 @@ async def serve(
     the drain ends the stream, or the client stops reading. The caller has
     run :func:`check_stream`; ``headers`` are the response's."""
     config = get_config()
-    limit = config.MAX_OPEN_SOCKETS
-    if not open_sockets.try_open(limit):
-        raise TooManySockets(
-            f"This server process holds its limit of {limit} open sockets and "
-            "event streams; try again later."
-        )
+    try_open(config)
     stream = EventStream(send, request, config)
     connections = get_connections()
     try:
@@ -349,3 +361,93 @@ async def _await(awaitable: Awaitable[None]) -> None:
     except Exception as error:
         if not client_gone(error):
             raise
+
+
+# Through Django's handler ------------------------------------------------------
+
+
+def streaming_response(
+    request: HttpRequest, name: str, cursor: int, config: Config
+) -> StreamingHttpResponse:
+    """The stream as a Django response, for sites without the fast path.
+
+    The same delivery feeds it, into a slot that holds only the latest
+    version, so the app's memory per stream is bounded; but Django's handler
+    costs a thread hop and two tasks per stream, and Daphne's own buffer is
+    not measured here (``MAX_UNSENT_BYTES``): the fast path is the way to
+    serve many streams.
+    """
+    try_open(config)
+    slot = LatestSlot()
+    response = StreamingHttpResponse(
+        _stream_body(name, cursor, config, slot), content_type=CONTENT_TYPE
+    )
+    response._resource_closers.append(slot.release)  # never iterated (HEAD)
+    response["Cache-Control"] = "no-store"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+class LatestSlot:
+    """Where the delivery puts each version on Django's path: one at most
+    waits, the latest. Ended by the drain like a stream."""
+
+    ends_at_once = False
+
+    def __init__(self) -> None:
+        self.latest: Snapshot | None = None
+        self.ready = asyncio.Event()
+        self.ended = False
+        self._counted = True
+
+    def push(self, snapshot: Snapshot) -> None:
+        self.latest = snapshot
+        self.ready.set()
+
+    def end(self, error: Exception | None = None) -> None:
+        self.ended = True
+        self.ready.set()
+
+    def release(self) -> None:
+        """Give its place among the open streams back (once)."""
+        if self._counted:
+            self._counted = False
+            open_sockets.closed()
+
+
+def _never_held(coro: Any, name: str) -> None:  # pragma: no cover
+    coro.close()  # LatestSlot.push never holds a send back
+
+
+async def _stream_body(
+    name: str, cursor: int, config: Config, slot: LatestSlot
+) -> AsyncIterator[bytes]:
+    connections = get_connections()
+    connections.track(TRANSPORT, slot)
+    delivery = None
+    try:
+        yield f"retry: {config.RETRY_AFTER * 1000}\n\n".encode()
+        try:
+            delivery = await get_hub().deliver(
+                name, cursor, slot.push, start=_never_held, on_error=slot.end
+            )
+        except Refused:
+            return
+        while not slot.ended:
+            try:
+                async with asyncio.timeout(config.KEEP_ALIVE_INTERVAL):
+                    await slot.ready.wait()
+            except TimeoutError:
+                yield KEEP_ALIVE
+                continue
+            slot.ready.clear()
+            snapshot, slot.latest = slot.latest, None
+            if snapshot is not None and not slot.ended:
+                if config.METRICS:
+                    metrics.sent[TRANSPORT] += 1
+                yield event_bytes(snapshot)
+    finally:
+        if delivery is not None:
+            delivery.close()
+        connections.untrack(TRANSPORT, slot)
+        slot.release()

@@ -11,6 +11,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
 from . import endpoints, metrics
+from . import events as streams
 from .access import authorize_request, may_read_metrics
 from .conf import Config, get_config
 from .health import process_health
@@ -84,15 +85,17 @@ async def _comet(
 async def events(request: HttpRequest, name: str | None = None) -> HttpResponse:
     """``GET /events[/<name>]``: a Server-Sent Events stream.
 
-    Served at the ASGI level by ``CometFastPath`` (selector_app/events.py),
-    where a stream costs no thread and no task of its own; Django's handler
-    reaches this view only when the site does not use the fast path.
+    ``CometFastPath`` serves it at the ASGI level (selector_app/events.py),
+    where a stream costs no thread and no task of its own; this view is
+    Django's path, for sites without the fast path.
     """
-    return _text(
-        501,
-        "Event streams are served by selector_app.fastpath.CometFastPath: wrap "
-        "the site's HTTP application in it (see the embedding guide).\n",
-    )
+    config = get_config()
+    name = name or config.DEFAULT_RESOURCE
+    try:
+        cursor = await streams.check_stream(request, name, config)
+        return streams.streaming_response(request, name, cursor, config)
+    except Refused as error:
+        return refusal(error)
 
 
 @csrf_exempt  # read-only: other methods get 405, not CSRF's 403

@@ -206,7 +206,26 @@ async def test_head_answers_the_headers_and_no_stream(hub):
     assert hub.selector.watchers() == []
 
 
-async def test_without_the_fast_path_django_says_what_serves_streams():
-    reply = await AsgiClient(get_asgi_application()).get("/events")
-    assert reply.status_code == 501
-    assert "CometFastPath" in reply.content.decode()
+async def test_without_the_fast_path_django_serves_the_same_stream(hub):
+    django = AsgiClient(get_asgi_application())
+    exchange, task = django.start("GET", "/events?seq=1")
+    await until(lambda: get_connections().count("events") == 1)
+    await aresource_publish(name="res", data="a\nb")
+    text = await stream_until(exchange, lambda text: "id: 2\n" in text)
+    assert parsed(text) == [{"retry": ["2000"]}, {"id": ["2"], "data": ["2 a", "b"]}]
+    headers = {k.decode().lower(): v.decode() for k, v in exchange.sent[0]["headers"]}
+    assert headers["content-type"] == "text/event-stream; charset=utf-8"
+    assert headers["x-accel-buffering"] == "no"
+    await ended(exchange, task)
+    assert hub.selector.watchers() == []
+    assert get_connections().count("events") == 0 and open_sockets.count == 0
+    assert (await django.get("/events/nope")).status_code == 404
+
+
+async def test_without_the_fast_path_the_drain_ends_the_stream(hub):
+    exchange, task = AsgiClient(get_asgi_application()).start("GET", "/events")
+    await stream_until(exchange, lambda text: "id: 1\n" in text)
+    async with asyncio.timeout(5):
+        assert await get_connections().drain(spread=0, timeout=5)
+        await task  # the response ended: Django's handler returns
+    assert hub.selector.watchers() == [] and open_sockets.count == 0
