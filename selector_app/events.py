@@ -40,11 +40,9 @@ from .conf import Config, get_config
 from .fanout import Delivery
 from .limits import open_sockets
 from .protocol import (
-    SHUTTING_DOWN,
     InvalidCursor,
     NotReading,
     Refused,
-    ShuttingDown,
     Snapshot,
     TooManySockets,
     parse_cursor,
@@ -120,10 +118,9 @@ def stream_headers() -> HttpResponse:
 async def check_stream(request: HttpRequest, name: str, config: Config) -> int:
     """Everything that may refuse a stream before its headers go out; the
     cursor. Raises :class:`~selector_app.protocol.Refused` (400, 403, 404,
-    503) like Comet; the caller answers it."""
+    503) like Comet; the caller answers it. A stream asked for during the
+    drain is not refused but ends at once (see :func:`serve`)."""
     cursor = stream_cursor(request)
-    if get_connections().draining:
-        raise ShuttingDown(SHUTTING_DOWN)
     # Before the lookup: a refusal must not tell whether the name exists.
     await authorize_request(request, name)
     # The lookup (and, for a cursor ahead of this process, the database's
@@ -164,6 +161,11 @@ async def serve(
             await send({"type": "http.response.body", "body": b""})
             return
         retry = f"retry: {config.RETRY_AFTER * 1000}\n\n".encode()
+        if connections.draining:
+            # Not a 503, after which EventSource would never try again: an
+            # empty stream, and the client reconnects after `retry`.
+            await send({"type": "http.response.body", "body": retry})
+            return
         await send({"type": "http.response.body", "body": retry, "more_body": True})
         connections.track(TRANSPORT, stream)
         try:
@@ -423,6 +425,10 @@ async def _stream_body(
     name: str, cursor: int, config: Config, slot: LatestSlot
 ) -> AsyncIterator[bytes]:
     connections = get_connections()
+    if connections.draining:  # an empty stream, as on the fast path
+        yield f"retry: {config.RETRY_AFTER * 1000}\n\n".encode()
+        slot.release()
+        return
     connections.track(TRANSPORT, slot)
     delivery = None
     try:

@@ -35,7 +35,9 @@ def test_panels_follow_the_mount_prefix(settings):
 
 
 def test_an_unknown_transport_is_a_clear_template_error():
-    with pytest.raises(TemplateSyntaxError, match="must be one of websocket, comet, sse"):
+    with pytest.raises(
+        TemplateSyntaxError, match="must be one of websocket, comet, sse"
+    ):
         render('{% live_panel "res" transport="pigeon" %}')
 
 

@@ -1,0 +1,174 @@
+"""Server-Sent Events and client.js in headless Chromium against real servers.
+
+A real ``EventSource`` on the demo page follows the resource and resumes by
+itself (``Last-Event-ID``) after a server restart; the page's panels fall
+back from WebSocket to SSE, and to Comet, when a server refuses them; and
+client.js's back-off, with its timers and randomness injected, grows
+exponentially with full jitter up to its cap, waits what ``Retry-After``
+asks, and stops with the reason on a 404.
+"""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.support.browser import VIEWPORT, PageRecorder, save_screenshot
+from tests.support.server import ServerProcess, manage, project_env
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(10_000)
+    PageRecorder().attach(context)
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture
+def env(tmp_path):
+    env = project_env(DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    manage("migrate", "-v0", env=env)
+    return env
+
+
+FOLLOW = """() => {
+  window.seen = [];
+  window.errors = 0;
+  window.source = new EventSource("/events");
+  source.onmessage = (event) => {
+    seen.push([Number(event.lastEventId), Number(event.data.split(" ")[0])]);
+  };
+  source.onerror = () => { errors += 1; };
+}"""
+
+
+def test_an_event_source_on_the_demo_page_resumes_after_a_restart(env, tmp_path, page):
+    server = ServerProcess(env, tmp_path / "server.log").start()
+    try:
+        page.goto(server.url + "/")
+        page.evaluate("window.loadedOnce = true")
+        page.evaluate(FOLLOW)
+        page.wait_for_function("seen.length >= 2")
+        server.stop()
+        page.wait_for_function("errors >= 1 && source.readyState !== 2")
+        before = page.evaluate("seen.length")
+        server = ServerProcess(env, tmp_path / "server.log", port=server.port).start()
+        # EventSource retries every `retry:` (2 s) by itself, with its cursor.
+        page.wait_for_function(f"seen.length >= {before + 2}", timeout=20_000)
+        seen = page.evaluate("seen")
+    finally:
+        server.stop()
+    ids = [event_id for event_id, _ in seen]
+    assert all(event_id == sequence for event_id, sequence in seen)
+    # Strictly increasing across the restart: nothing shown twice, and no
+    # version older than one already shown.
+    assert ids == sorted(set(ids))
+    assert page.evaluate("window.loadedOnce") is True, "the page was reloaded"
+
+
+def blocking_server(env, tmp_path, blocked: str) -> ServerProcess:
+    env = {**env, "SELECTOR_TEST_BLOCK": blocked}
+    application = "tests.support.blocking_asgi:application"
+    return ServerProcess(env, tmp_path / "server.log", application=application)
+
+
+def panel(page, name: str):
+    return page.locator(f'[data-live="{name}"]')
+
+
+@pytest.mark.parametrize(
+    ("blocked", "fallback", "shown"),
+    [
+        ("websocket", "sse", "live over Server-Sent Events"),
+        ("websocket,sse", "comet", "live over Comet"),
+    ],
+)
+def test_the_page_falls_back_when_a_transport_is_refused(
+    env, tmp_path, page, blocked, fallback, shown
+):
+    with blocking_server(env, tmp_path, blocked) as server:
+        page.goto(server.url + "/")
+        websocket = panel(page, "websocket")
+        expect(websocket).to_have_attribute("data-transport", fallback)
+        expect(websocket.locator('[data-role="state"]')).to_have_text(shown)
+        first = int(websocket.locator('[data-role="sequence"]').inner_text() or 0)
+        expect(websocket.locator('[data-role="sequence"]')).not_to_have_text(
+            str(first), timeout=5_000
+        )
+        sse = panel(page, "sse")
+        expect(sse).to_have_attribute(
+            "data-transport", "sse" if fallback == "sse" else "comet"
+        )
+        expect(sse).to_have_attribute("data-state", "live")
+        save_screenshot(page, f"fallback-to-{fallback}.png")
+
+
+BACKOFF = """async () => {
+  const { subscribe } = await import("/static/selector_app/client.js");
+  window.delays = [];
+  window.states = [];
+  window.timers = [];
+  window.jitter = 1;
+  const clock = {
+    setTimeout: (fn, ms) => { delays.push(ms); timers.push(fn); return timers.length; },
+    clearTimeout: () => {},
+    random: () => jitter,
+  };
+  window.fire = () => timers.shift()();
+  window.subscription = subscribe(null, () => {}, {
+    transport: "comet",
+    paths: { comet: "/comet/down" },
+    clock: clock,
+    onState: (state, info) => states.push([state, info.reason || ""]),
+  });
+}"""
+
+
+def test_the_back_off_is_exponential_with_full_jitter_and_capped(demo_server, page):
+    outcome = {"answer": "abort"}
+
+    def down(route):
+        if outcome["answer"] == "abort":
+            route.abort()  # the server cannot be reached
+        else:
+            status, headers, body = outcome["answer"]
+            route.fulfill(status=status, headers=headers, body=body)
+
+    page.route("**/comet/down*", down)
+    page.goto(demo_server.url + "/")
+    page.evaluate(BACKOFF)
+
+    def next_delay() -> float:
+        """Fire the pending timer: the attempt it starts fails, and sets the
+        next one."""
+        count = page.evaluate("delays.length")
+        page.evaluate("fire()")
+        page.wait_for_function(f"delays.length > {count}")
+        return page.evaluate("delays[delays.length - 1]")
+
+    page.wait_for_function("delays.length === 1")
+    delays = [page.evaluate("delays[0]")]
+    for _ in range(7):
+        delays.append(next_delay())
+    # The ceiling doubles from 0.5 s and stops at 30 s; random() = 1 is it.
+    assert delays == [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000]
+    page.evaluate("jitter = 0.25")
+    assert next_delay() == 7500  # full jitter: random() x the ceiling
+
+    text = {"Content-Type": "text/plain; charset=utf-8"}
+    outcome["answer"] = (503, {**text, "Retry-After": "45"}, "Busy; try again later.\n")
+    page.evaluate("jitter = 0")
+    assert next_delay() == 45_000  # at least what Retry-After asks
+
+    outcome["answer"] = (404, text, "There is no resource named 'down'.\n")
+    page.evaluate("fire()")
+    page.wait_for_function("states[states.length - 1][0] === 'stopped'")
+    assert page.evaluate("states[states.length - 1]") == [
+        "stopped",
+        "There is no resource named 'down'.",
+    ]
+    assert page.evaluate("timers.length") == 0  # no retry after a 404
