@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.support.browser import VIEWPORT, PageRecorder, save_screenshot
+from tests.support.docs import doc_block, replace
 from tests.support.server import ServerProcess, manage, project_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
@@ -172,3 +173,23 @@ def test_the_back_off_is_exponential_with_full_jitter_and_capped(demo_server, pa
         "There is no resource named 'down'.",
     ]
     assert page.evaluate("timers.length") == 0  # no retry after a 404
+
+
+def test_the_embedding_guides_client_block_on_the_host_site(host_server, page):
+    """The guide's import of client.js, run as a module on a page of the host
+    site (the app under /live/, the host's STATIC_URL /assets/, no fast path:
+    Django's handler serves its streams)."""
+    block = replace(
+        doc_block("embedding/client"),
+        '"/static/selector_app/client.js"',
+        '"/assets/selector_app/client.js"',
+    )
+    page.goto(host_server.url + "/live/")
+    said = page.expect_console_message(
+        lambda message: message.text.startswith("res is at "), timeout=15_000
+    )
+    live = page.expect_console_message(
+        lambda message: message.text == "live over websocket", timeout=15_000
+    )
+    with said, live:
+        page.add_script_tag(content=block, type="module")
