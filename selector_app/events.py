@@ -150,9 +150,9 @@ async def serve(
 ) -> None:
     """Stream ``name``'s versions after ``cursor`` until the client goes away,
     the drain ends the stream, or the client stops reading. The caller has
-    run :func:`check_stream`; ``headers`` are the response's."""
+    run :func:`check_stream` and taken a place with :func:`try_open`, which
+    this gives back; ``headers`` are the response's."""
     config = get_config()
-    try_open(config)
     stream = EventStream(send, request, config)
     connections = get_connections()
     try:
@@ -407,6 +407,9 @@ class LatestSlot:
         self.ready.set()
 
     def end(self, error: Exception | None = None) -> None:
+        """End the stream (the drain, or the delivery's ``on_error``)."""
+        if error is not None and not isinstance(error, Refused):
+            logger.error("Sending to an event stream failed.", exc_info=error)
         self.ended = True
         self.ready.set()
 

@@ -181,29 +181,42 @@ class CometFastPath:
         try:
             response = security.process_request(request) if security else None
             if response is None:
-                config = get_config()
-                if config.AUTHORIZE is not None:
-                    for middleware in self.identification:
-                        middleware.process_request(request)
-                name = match.kwargs.get("name") or config.DEFAULT_RESOURCE
-                try:
-                    cursor = await events.check_stream(request, name, config)
-                    headers = events.stream_headers()
-                    if security:
-                        headers = security.process_response(request, headers)
-                    # Raises nothing once the headers are out but what the
-                    # server raises (the server logs it and drops the client).
-                    await events.serve(
-                        request, name, cursor, receive, send, _header_list(headers)
-                    )
-                    return
-                except Refused as error:
-                    response = views.refusal(error)
+                response = await self._open_stream(request, match, receive, send)
+                if response is None:
+                    return  # streamed until the end
                 if security:
                     response = security.process_response(request, response)
         except Exception as error:
             response = await _exception_response(request, error)
         await _send_response(response, send)
+
+    async def _open_stream(
+        self, request: ASGIRequest, match: ResolverMatch, receive: Receive, send: Send
+    ) -> HttpResponse | None:
+        """Stream, and return ``None`` once it has ended; or the refusal to
+        send instead. Only what comes before the headers may raise."""
+        config = get_config()
+        if config.AUTHORIZE is not None:
+            for middleware in self.identification:
+                middleware.process_request(request)
+        name = match.kwargs.get("name") or config.DEFAULT_RESOURCE
+        try:
+            cursor = await events.check_stream(request, name, config)
+            headers = events.stream_headers()
+            if self.security:
+                headers = self.security.process_response(request, headers)
+            events.try_open(config)
+        except Refused as error:
+            return views.refusal(error)
+        try:
+            await events.serve(
+                request, name, cursor, receive, send, _header_list(headers)
+            )
+        except Exception:
+            # After the headers nothing else can be answered: the stream ends
+            # (the server closes the connection) and the log says why.
+            logger.exception("The event stream of %s failed.", request.path)
+        return None
 
     async def _respond_unless_gone(
         self, request: ASGIRequest, match: ResolverMatch, receive: Receive
