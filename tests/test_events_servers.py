@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import signal
 import socket
 from collections.abc import AsyncIterator
@@ -196,3 +197,38 @@ async def test_daphne_drops_a_client_that_stops_reading(serve):
         async with stream(server) as events:  # the server serves on
             await events.next()
             assert (await events.next())["id"]
+
+
+async def test_uvicorn_holds_a_stalled_stream_to_the_latest_version(serve):
+    """Uvicorn holds a stream's sends back while its client does not read:
+    when it reads again it gets what the buffers held, then the latest
+    version, never the backlog of everything published meanwhile."""
+    settings = dict(EMBEDDED_UPDATER=True, UPDATE_INTERVAL=0.01, RESOURCE_LENGTH=64_000)
+    with serve("uvicorn", **settings) as server:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", server.port))
+        sock.setblocking(False)
+        reader, writer = await asyncio.open_connection(sock=sock)
+        writer.write(b"GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+
+            async def latest() -> int:
+                reply = await http.get("/comet", params={"seq": "0"})
+                return int(reply.text.split(" ", 1)[0])
+
+            first = await latest()
+            async with asyncio.timeout(60):  # not reading while 300 are published
+                while await latest() < first + 300:  # noqa: ASYNC110
+                    await asyncio.sleep(0.1)
+            target = await latest()
+        received = b""
+        async with asyncio.timeout(30):
+            while not [
+                s for s in re.findall(rb"id: (\d+)\n", received) if int(s) >= target
+            ]:
+                received += await reader.read(1 << 20)
+        writer.close()
+        seen = [int(s) for s in re.findall(rb"id: (\d+)\n", received)]
+    assert seen == sorted(set(seen))
+    assert len(seen) < (seen[-1] - seen[0]) / 2, seen  # most versions skipped
