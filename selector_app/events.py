@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import (
-    AsyncIterator,
     Awaitable,
     Callable,
     Generator,
@@ -32,7 +30,7 @@ from collections.abc import (
 )
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
 
 from . import metrics
 from .access import authorize_request
@@ -51,43 +49,17 @@ from .protocol import (
 from .runtime import get_hub
 from .servers import DaphneRequest, client_gone, daphne_request
 from .shutdown import get_connections
+from .sse import CONTENT_TYPE, KEEP_ALIVE, event_bytes, retry_field
 from .tasks import OwnedTasks, eagerly
 
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-CONTENT_TYPE = "text/event-stream; charset=utf-8"
-#: The comment sent after ``KEEP_ALIVE_INTERVAL`` of silence.
-KEEP_ALIVE = b": keep-alive\n\n"
-#: Every line ending the event-stream format knows: data is split on each.
-LINE_END = re.compile(r"\r\n|\r|\n")
 #: The name open streams are counted under (connections, metrics).
 TRANSPORT = "events"
 
 logger = logging.getLogger(__name__)
-
-
-def encode_event(snapshot: Snapshot) -> bytes:
-    """One version as an event: ``id:``, one ``data:`` line per line of the
-    message, a blank line."""
-    lines = "".join(f"data: {line}\n" for line in LINE_END.split(snapshot.message))
-    return f"id: {snapshot.sequence}\n{lines}\n".encode()
-
-
-#: The last version encoded per resource: a fan-out pass sends the same
-#: version to every stream of a resource, so it is encoded once per pass.
-_encoded: dict[str, tuple[Snapshot, bytes]] = {}
-
-
-def event_bytes(snapshot: Snapshot) -> bytes:
-    """:func:`encode_event`, computed once per version."""
-    cached = _encoded.get(snapshot.name)
-    if cached is not None and cached[0] is snapshot:
-        return cached[1]
-    encoded = encode_event(snapshot)
-    _encoded[snapshot.name] = (snapshot, encoded)
-    return encoded
 
 
 def stream_cursor(request: HttpRequest) -> int:
@@ -160,7 +132,7 @@ async def serve(
         if request.method == "HEAD":
             await send({"type": "http.response.body", "body": b""})
             return
-        retry = f"retry: {config.RETRY_AFTER * 1000}\n\n".encode()
+        retry = retry_field(config.RETRY_AFTER * 1000)
         if connections.draining:
             # Not a 503, after which EventSource would never try again: an
             # empty stream, and the client reconnects after `retry`.
@@ -363,100 +335,3 @@ async def _await(awaitable: Awaitable[None]) -> None:
     except Exception as error:
         if not client_gone(error):
             raise
-
-
-# Through Django's handler ------------------------------------------------------
-
-
-def streaming_response(
-    request: HttpRequest, name: str, cursor: int, config: Config
-) -> StreamingHttpResponse:
-    """The stream as a Django response, for sites without the fast path.
-
-    The same delivery feeds it, into a slot that holds only the latest
-    version, so the app's memory per stream is bounded; but Django's handler
-    costs a thread hop and two tasks per stream, and Daphne's own buffer is
-    not measured here (``MAX_UNSENT_BYTES``): the fast path is the way to
-    serve many streams.
-    """
-    try_open(config)
-    slot = LatestSlot()
-    response = StreamingHttpResponse(
-        _stream_body(name, cursor, config, slot), content_type=CONTENT_TYPE
-    )
-    response._resource_closers.append(slot.release)  # never iterated (HEAD)
-    response["Cache-Control"] = "no-store"
-    response["X-Accel-Buffering"] = "no"
-    return response
-
-
-class LatestSlot:
-    """Where the delivery puts each version on Django's path: one at most
-    waits, the latest. Ended by the drain like a stream."""
-
-    ends_at_once = False
-
-    def __init__(self) -> None:
-        self.latest: Snapshot | None = None
-        self.ready = asyncio.Event()
-        self.ended = False
-        self._counted = True
-
-    def push(self, snapshot: Snapshot) -> None:
-        self.latest = snapshot
-        self.ready.set()
-
-    def end(self, error: Exception | None = None) -> None:
-        """End the stream (the drain, or the delivery's ``on_error``)."""
-        if error is not None and not isinstance(error, Refused):
-            logger.error("Sending to an event stream failed.", exc_info=error)
-        self.ended = True
-        self.ready.set()
-
-    def release(self) -> None:
-        """Give its place among the open streams back (once)."""
-        if self._counted:
-            self._counted = False
-            open_sockets.closed()
-
-
-def _never_held(coro: Any, name: str) -> None:  # pragma: no cover
-    coro.close()  # LatestSlot.push never holds a send back
-
-
-async def _stream_body(
-    name: str, cursor: int, config: Config, slot: LatestSlot
-) -> AsyncIterator[bytes]:
-    connections = get_connections()
-    if connections.draining:  # an empty stream, as on the fast path
-        yield f"retry: {config.RETRY_AFTER * 1000}\n\n".encode()
-        slot.release()
-        return
-    connections.track(TRANSPORT, slot)
-    delivery = None
-    try:
-        yield f"retry: {config.RETRY_AFTER * 1000}\n\n".encode()
-        try:
-            delivery = await get_hub().deliver(
-                name, cursor, slot.push, start=_never_held, on_error=slot.end
-            )
-        except Refused:
-            return
-        while not slot.ended:
-            try:
-                async with asyncio.timeout(config.KEEP_ALIVE_INTERVAL):
-                    await slot.ready.wait()
-            except TimeoutError:
-                yield KEEP_ALIVE
-                continue
-            slot.ready.clear()
-            snapshot, slot.latest = slot.latest, None
-            if snapshot is not None and not slot.ended:
-                if config.METRICS:
-                    metrics.sent[TRANSPORT] += 1
-                yield event_bytes(snapshot)
-    finally:
-        if delivery is not None:
-            delivery.close()
-        connections.untrack(TRANSPORT, slot)
-        slot.release()

@@ -11,9 +11,10 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
 from . import endpoints, metrics
-from . import events as streams
 from .access import authorize_request, may_read_metrics
 from .conf import Config, get_config
+from .events import check_stream
+from .events_django import streaming_response
 from .health import process_health
 from .protocol import Refused, parse_cursor, parse_query
 from .runtime import get_hub
@@ -92,8 +93,8 @@ async def events(request: HttpRequest, name: str | None = None) -> HttpResponse:
     config = get_config()
     name = name or config.DEFAULT_RESOURCE
     try:
-        cursor = await streams.check_stream(request, name, config)
-        return streams.streaming_response(request, name, cursor, config)
+        cursor = await check_stream(request, name, config)
+        return streaming_response(request, name, cursor, config)
     except Refused as error:
         return refusal(error)
 

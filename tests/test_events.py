@@ -12,7 +12,7 @@ import asyncio
 import pytest
 from django.core.asgi import get_asgi_application
 
-from selector_app import events
+from selector_app import sse
 from selector_app.fastpath import CometFastPath
 from selector_app.limits import open_sockets
 from selector_app.protocol import Snapshot
@@ -60,10 +60,10 @@ async def ended(exchange: Exchange, task: asyncio.Task) -> None:
 
 def test_an_event_is_id_then_one_data_line_per_line():
     snapshot = Snapshot("res", 7, "one\ntwo\r\nthree\rfour")
-    assert events.encode_event(snapshot) == (
+    assert sse.encode_event(snapshot) == (
         b"id: 7\ndata: 7 one\ndata: two\ndata: three\ndata: four\n\n"
     )
-    assert events.event_bytes(snapshot) is events.event_bytes(snapshot)
+    assert sse.event_bytes(snapshot) is sse.event_bytes(snapshot)
 
 
 async def test_the_stream_starts_with_retry_then_the_current_version(hub):
