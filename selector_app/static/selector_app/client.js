@@ -147,13 +147,20 @@ export class Subscription {
       opened: () => {
         if (attempt.opened || this.current !== connection) return;
         attempt.opened = true;
-        this.attempt = 0;
         this.working = this.index;
         this.setState("live");
       },
-      message: (text) => {
+      // The back-off starts again only once an answer came through: a
+      // server that accepts and ends at once (a process draining for a
+      // restart) must not be asked again and again without a pause.
+      answered: () => {
         if (this.current !== connection) return;
         handlers.opened();
+        this.attempt = 0;
+      },
+      message: (text) => {
+        if (this.current !== connection) return;
+        handlers.answered();
         this.feed.read(text, this.onVersion);
       },
       failed: (failure = {}) => {
@@ -280,7 +287,7 @@ const OPENERS = {
         .fetch(target, { cache: "no-store", signal: controller.signal })
         .then(async (response) => {
           if (response.status === 204) {
-            handlers.opened();
+            handlers.answered(); // a whole long-poll: the transport works
           } else if (response.status === 200) {
             handlers.message(await response.text());
           } else {
