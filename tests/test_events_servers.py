@@ -232,3 +232,27 @@ async def test_uvicorn_holds_a_stalled_stream_to_the_latest_version(serve):
         seen = [int(s) for s in re.findall(rb"id: (\d+)\n", received)]
     assert seen == sorted(set(seen))
     assert len(seen) < (seen[-1] - seen[0]) / 2, seen  # most versions skipped
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+async def test_past_the_limit_a_stream_gets_503_and_a_place_frees(serve, kind):
+    with serve(kind, MAX_OPEN_SOCKETS=2) as server:
+        async with stream(server) as one, stream(server) as two:
+            for events in (one, two):
+                await events.next()
+            async with stream(server) as refused:
+                response = refused.response
+                assert response.status_code == 503
+                assert response.headers["retry-after"] == "2"
+                await response.aread()
+                assert response.text == (
+                    "This server process holds its limit of 2 open sockets and "
+                    "event streams; try again later.\n"
+                )
+        # Both closed: their places are free once their handlers have ended.
+        async with asyncio.timeout(10):
+            while True:
+                async with stream(server) as again:
+                    if again.response.status_code == 200:
+                        break
+                await asyncio.sleep(0.05)
