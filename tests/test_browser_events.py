@@ -193,3 +193,74 @@ def test_the_embedding_guides_client_block_on_the_host_site(host_server, page):
     )
     with said, live:
         page.add_script_tag(content=block, type="module")
+
+
+FAKES = """async () => {
+  const { subscribe } = await import("/static/selector_app/client.js");
+  window.log = [];
+  window.versions = [];
+  window.sockets = [];
+  class FakeSocket {
+    constructor(url) { this.url = url; sockets.push(this); log.push("ws " + url); }
+    close() {}
+  }
+  class FakeSource {
+    constructor(url) { this.url = url; log.push("sse " + url); window.source = this; }
+    close() {}
+  }
+  const timers = [];
+  window.fire = () => timers.shift()();
+  const paths = {
+    websocket: "ws://fake/websocket/res", sse: "/fake-events", comet: "/fake-comet",
+  };
+  const clock = {
+    setTimeout: (fn) => { timers.push(fn); }, clearTimeout: () => {}, random: () => 0,
+  };
+  const onState = (state, info) => {
+    log.push(`${state} ${info.transport} ${info.reason || ""}`);
+  };
+  window.subscription = subscribe("res", (v) => versions.push([v.sequence, v.data]), {
+    paths, WebSocket: FakeSocket, EventSource: FakeSource, clock, onState,
+  });
+}"""
+
+
+def test_client_js_resumes_from_its_cursor_and_stops_on_4404(demo_server, page):
+    """With the transports faked: a repeat is dropped, a reconnect carries the
+    cursor, a socket that never opened falls back to SSE, 4404 stops."""
+    page.goto(demo_server.url + "/")
+    page.evaluate(FAKES)
+    page.evaluate("""() => {
+      const ws = sockets[0];
+      ws.onopen();
+      ws.onmessage({ data: "5 five" });
+      ws.onmessage({ data: "5 five" });  // a repeat: dropped
+      ws.onmessage({ data: "6 six\\nlines" });
+      ws.onclose({ code: 1012, reason: "restart" });  // opened, then dropped
+      fire();  // the back-off's timer: the same transport, from the cursor
+      sockets[1].onclose({ code: 1006, reason: "" });  // never opened
+      fire();  // the next transport at once
+      source.onopen();
+      source.onmessage({ data: "6 six\\nlines" });  // a repeat again
+      source.onmessage({ data: "7 seven" });
+    }""")
+    assert page.evaluate("versions") == [[5, "five"], [6, "six\nlines"], [7, "seven"]]
+    urls = [line for line in page.evaluate("log") if line.startswith(("ws ", "sse "))]
+    assert urls == [
+        "ws ws://fake/websocket/res",
+        "ws ws://fake/websocket/res?seq=6",
+        "sse /fake-events?seq=6",
+    ]
+    assert page.evaluate("subscription.transport") == "sse"
+    page.evaluate("""() => {
+      subscription.close();
+      window.subscription = null;
+    }""")
+    page.evaluate(FAKES)
+    page.evaluate("""() => {
+      sockets[0].onopen();
+      sockets[0].onclose({ code: 4404, reason: "There is no resource named 'res'." });
+    }""")
+    assert page.evaluate("log[log.length - 1]") == (
+        "stopped websocket There is no resource named 'res'."
+    )
