@@ -70,8 +70,21 @@ class RowReader:
         self._closed = False
 
     async def rows(self) -> list[Snapshot]:
-        """Every resource's current version (a re-read)."""
+        """Every resource's current version (a full read of the table)."""
         return await self._read(services.resource_snapshots)
+
+    async def reread(
+        self,
+        *,
+        horizon: int | None,
+        held: dict[str, tuple[int, float | None]],
+        watched: list[str],
+    ) -> services.Reread:
+        """What changed for a hub since its last re-read
+        (:func:`~selector_app.services.resource_reread`)."""
+        return await self._read(
+            services.resource_reread, horizon=horizon, held=held, watched=watched
+        )
 
     async def row(self, name: str) -> Snapshot | None:
         """One resource's current version, or None (the hub's loader).
