@@ -346,11 +346,14 @@ class Hub:
         """Wait until any of ``cursors``' resources differs from its cursor;
         every one that differs then. ``TimeoutError`` after ``timeout``.
 
-        A name the hub does not hold is waited on all the same: its layer
-        message, or the next re-read, brings the version that ends the wait.
+        A name the hub does not hold is loaded first (so the answer is the
+        store's version, as for a held one; ``Unavailable`` if the database
+        does not answer). One the store does not have is waited on all the
+        same: its layer message, or the next re-read, brings the version
+        that ends the wait.
         """
         for name in cursors:
-            if name not in self._snapshots:
+            if name not in self._snapshots and await self.aget(name) is None:
                 self._orphans.add(name)
         return await self.selector.wait(cursors, timeout=timeout)
 
@@ -393,9 +396,8 @@ class Hub:
 
     async def _versions(self, name: str, cursor: int) -> AsyncIterator[Snapshot]:
         while True:
-            if name not in self._snapshots:
-                # Dropped while the loop's body ran (nobody watched it then).
-                await self.aget(name)
+            # A name dropped while the loop's body ran (nobody watched it
+            # then) is loaded again by wait().
             snapshot = (await self.wait({name: cursor}))[name]
             cursor = snapshot.sequence
             yield snapshot
