@@ -89,9 +89,7 @@ def horizon(connection: BaseDatabaseWrapper) -> int | None:
             cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
             return int(cursor.fetchone()[0])
         if vendor == "sqlite":
-            cursor.execute(
-                "SELECT seq FROM sqlite_sequence WHERE name = %s", [COUNTER]
-            )
+            cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [COUNTER])
             row = cursor.fetchone()
             return (row[0] if row else 0) + 1
     return None

@@ -118,7 +118,9 @@ async def test_a_message_about_an_unwatched_resource_is_not_even_decoded(
     feed = await start_feed()
     decoded = []
     monkeypatch.setattr(
-        feed_module.Snapshot, "from_event", classmethod(lambda cls, e: decoded.append(e))
+        feed_module.Snapshot,
+        "from_event",
+        classmethod(lambda cls, e: decoded.append(e)),
     )
     layer = get_channel_layer()
     await layer.send(

@@ -374,7 +374,8 @@ async def test_the_hub_holds_only_what_is_watched_plus_its_cache(many):
     assert hub.sequences() == {}
     sockets = [Recorder() for _ in range(5)]
     deliveries = [
-        await socket.deliver(hub, f"r{index}", 0) for index, socket in enumerate(sockets)
+        await socket.deliver(hub, f"r{index}", 0)
+        for index, socket in enumerate(sockets)
     ]
     assert sorted(hub.sequences()) == ["r0", "r1", "r2", "r3", "r4"]
     assert many.reads == 5

@@ -142,17 +142,16 @@ async def test_a_closed_reader_refuses(reader):
 
 
 @pytest.mark.parametrize("fast_path", [False, True])
-async def test_comet_gets_503_while_the_database_hangs_before_the_first_read(
+async def test_comet_gets_503_while_the_database_hangs_for_a_resource_not_held(
     selector_settings, monkeypatch, fast_path
 ):
-    """Until its first full read a process must ask the database about every
-    name; while that hangs, clients get 503 with Retry-After, never a hang.
-    (Once synced, the hub answers every name from memory: test_hub.)"""
+    """A process asks the database about every name it does not hold; while
+    that hangs, clients get 503 with Retry-After, never a hang."""
     from selector_app.runtime import close_hub, get_hub
 
     selector_settings(READ_TIMEOUT=0.2)
     hangs = [
-        Hang(monkeypatch, "resource_snapshots"),
+        Hang(monkeypatch, "resource_reread"),
         Hang(monkeypatch, "resource_snapshot"),
     ]
     app = get_asgi_application()
@@ -171,14 +170,14 @@ async def test_comet_gets_503_while_the_database_hangs_before_the_first_read(
     assert b"try again" in reply.content
 
 
-async def test_a_push_socket_gets_4503_while_the_database_hangs_before_the_first_read(
+async def test_a_push_socket_gets_4503_while_the_database_hangs_for_a_resource_not_held(
     selector_settings, monkeypatch
 ):
     from selector_app.runtime import close_hub, get_hub
 
     selector_settings(READ_TIMEOUT=0.2)
     hangs = [
-        Hang(monkeypatch, "resource_snapshots"),
+        Hang(monkeypatch, "resource_reread"),
         Hang(monkeypatch, "resource_snapshot"),
     ]
     get_hub()
@@ -193,3 +192,28 @@ async def test_a_push_socket_gets_4503_while_the_database_hangs_before_the_first
         await comm.disconnect()
         await close_hub()
     assert closed["type"] == "websocket.close" and closed["code"] == 4503
+
+
+async def test_once_synced_a_held_resource_is_served_and_others_get_503(
+    res, selector_settings, monkeypatch
+):
+    """The hub no longer knows every name: while the database hangs, what it
+    holds is served from memory, and a name it does not hold is 503 (it may
+    exist), not 404."""
+    from selector_app.runtime import close_hub, get_hub
+
+    selector_settings(READ_TIMEOUT=0.2, RESYNC_INTERVAL=3600)
+    web = AsgiClient(CometFastPath(get_asgi_application()))
+    hub = get_hub()
+    try:
+        async with asyncio.timeout(5):
+            await hub.synced.wait()
+            assert (await web.get("/comet/res?seq=0")).status_code == 200  # held
+            hang = Hang(monkeypatch, "resource_snapshot")
+            held = await web.get("/comet/res?seq=0")
+            other = await web.get("/comet/elsewhere?seq=0")
+    finally:
+        hang.released.set()
+        await close_hub()
+    assert held.status_code == 200 and held.content.startswith(b"1 ")
+    assert other.status_code == 503 and other["Retry-After"] == "2"
