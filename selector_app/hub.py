@@ -1,4 +1,4 @@
-"""The per-process read side: the latest version of each watched resource, and waiting on it.
+"""The per-process read side: the latest version of each watched resource.
 
 Every held Comet request and every push socket of a server process waits on
 one :class:`Hub`. It keeps the latest :class:`~selector_app.protocol.Snapshot`
