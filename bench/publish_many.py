@@ -3,7 +3,8 @@
 Run as a script (``python bench/publish_many.py``), not as ``bench.…``: it
 imports only Django and the ``selector_app`` of its ``PYTHONPATH``, so the
 same file publishes through this tree or through a ``git archive`` of
-today's main. It publishes with ``selector_app.services.resource_publish``
+today's main. Once Django is set up it prints a ``ready`` line and waits
+for a line on stdin; then it publishes with ``selector_app.services.resource_publish``
 (a transaction, then the layer message), for ``--seconds``, and prints one
 JSON line: how many it published and in how long.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 import time
 
 
@@ -30,6 +32,9 @@ def main() -> None:
     django.setup()
     from selector_app.services import random_data, resource_publish
 
+    # Ready once Django is set up; the runner's window starts at "go".
+    print(json.dumps({"event": "ready"}), flush=True)
+    sys.stdin.readline()
     pick = random.Random(args.seed)
     body = random_data(args.length)
     interval = 1.0 / args.rate

@@ -302,8 +302,6 @@ def _w6_run(args, config, stack, ws, url, resources) -> dict:
             client.stdin.write("mark\n")
             client.stdin.flush()
         marks0 = [_line(client, "mark") for client in clients]
-        cpu0 = [sample([pid])[0] for pid in pids]
-        t0 = time.time()
         publisher_env = ws.env(
             PYTHONPATH=str(stack.root),
             REDIS_URL=stack.redis.url,
@@ -331,6 +329,13 @@ def _w6_run(args, config, stack, ws, url, resources) -> dict:
             )
             for index in range(args.publishers)
         ]
+        for publisher in publishers:
+            _line(publisher, "ready")
+        cpu0 = [sample([pid])[0] for pid in pids]
+        t0 = time.time()
+        for publisher in publishers:
+            publisher.stdin.write("go\n")
+            publisher.stdin.flush()
         published = [_line(publisher) for publisher in publishers]
         for publisher in publishers:
             publisher.wait(30)
