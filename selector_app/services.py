@@ -189,20 +189,25 @@ def _snapshot_of(resource: Resource) -> Snapshot:
 
 
 FIELDS = ("name", "sequence", "data", "updated_at")
+#: Names per ``name IN (...)`` query: under every database's parameter limit.
+CHUNK = 500
 
 
 def _row_snapshot(name: str, sequence: int, data: str, updated_at) -> Snapshot:
     return Snapshot(name, sequence, data, updated_at.timestamp())
 
 
-def resource_snapshots() -> list[Snapshot]:
-    """Every resource's current version, read from the database."""
-    rows = Resource.objects.values_list(*FIELDS)
-    return [_row_snapshot(*row) for row in rows]
-
-
-#: Names per ``name IN (...)`` query: under every database's parameter limit.
-CHUNK = 500
+def resource_snapshots(*, names: list[str] | None = None) -> list[Snapshot]:
+    """The current version of every resource, or of those of ``names`` that
+    exist, read from the database."""
+    if names is None:
+        rows = Resource.objects.values_list(*FIELDS)
+        return [_row_snapshot(*row) for row in rows]
+    found = []
+    for start in range(0, len(names), CHUNK):
+        rows = Resource.objects.filter(name__in=names[start : start + CHUNK])
+        found += [_row_snapshot(*row) for row in rows.values_list(*FIELDS)]
+    return found
 
 
 @dataclass(frozen=True)
@@ -266,10 +271,7 @@ def resource_reread(
             narrow += 1
             seen[name] = (sequence, updated_at.timestamp())
     fetch = sorted(name for name, row in seen.items() if held.get(name) != row)
-    snapshots = []
-    for start in range(0, len(fetch), CHUNK):
-        rows = Resource.objects.filter(name__in=fetch[start : start + CHUNK])
-        snapshots += [_row_snapshot(*row) for row in rows.values_list(*FIELDS)]
+    snapshots = resource_snapshots(names=fetch) if fetch else []
     return Reread(
         snapshots=snapshots,
         gone=sorted(set(held).difference(seen)),

@@ -128,7 +128,7 @@ async def test_a_failing_database_is_unavailable_not_a_crash(reader, monkeypatch
     def refused(**kwargs):
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr(services, "resource_snapshot", refused)
+    monkeypatch.setattr(services, "resource_snapshots", refused)
     with pytest.raises(Unavailable) as raised:
         await reader.row("res")
     assert isinstance(raised.value.__cause__, OperationalError)
@@ -152,7 +152,7 @@ async def test_comet_gets_503_while_the_database_hangs_for_a_resource_not_held(
     selector_settings(READ_TIMEOUT=0.2)
     hangs = [
         Hang(monkeypatch, "resource_reread"),
-        Hang(monkeypatch, "resource_snapshot"),
+        Hang(monkeypatch, "resource_snapshots"),
     ]
     app = get_asgi_application()
     web = AsgiClient(CometFastPath(app) if fast_path else app)
@@ -178,7 +178,7 @@ async def test_a_push_socket_gets_4503_while_the_database_hangs_for_a_resource_n
     selector_settings(READ_TIMEOUT=0.2)
     hangs = [
         Hang(monkeypatch, "resource_reread"),
-        Hang(monkeypatch, "resource_snapshot"),
+        Hang(monkeypatch, "resource_snapshots"),
     ]
     get_hub()
     comm = WebsocketCommunicator(URLRouter(websocket_urlpatterns), "/websocket/res")
@@ -209,7 +209,7 @@ async def test_once_synced_a_held_resource_is_served_and_others_get_503(
         async with asyncio.timeout(5):
             await hub.synced.wait()
             assert (await web.get("/comet/res?seq=0")).status_code == 200  # held
-            hang = Hang(monkeypatch, "resource_snapshot")
+            hang = Hang(monkeypatch, "resource_snapshots")
             held = await web.get("/comet/res?seq=0")
             other = await web.get("/comet/elsewhere?seq=0")
     finally:
@@ -217,3 +217,26 @@ async def test_once_synced_a_held_resource_is_served_and_others_get_503(
         await close_hub()
     assert held.status_code == 200 and held.content.startswith(b"1 ")
     assert other.status_code == 503 and other["Retry-After"] == "2"
+
+
+async def test_lookups_asked_for_together_are_read_together(reader, monkeypatch):
+    """A thousand clients arriving at once for different resources cost a
+    few queries, not one each queued in the reader's one thread."""
+    from selector_app.models import Resource
+
+    await Resource.objects.abulk_create(
+        Resource(name=f"r{index}", data=str(index)) for index in range(300)
+    )
+    reads = []
+    real = services.resource_snapshots
+
+    def counted(**kwargs):
+        reads.append(len(kwargs["names"]))
+        return real(**kwargs)
+
+    monkeypatch.setattr(services, "resource_snapshots", counted)
+    names = [f"r{index}" for index in range(300)] + ["missing"]
+    async with asyncio.timeout(5):
+        found = await asyncio.gather(*(reader.row(name) for name in names))
+    assert [s and s.data for s in found] == [str(i) for i in range(300)] + [None]
+    assert len(reads) <= 2 and sum(reads) == 301
