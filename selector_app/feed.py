@@ -132,6 +132,12 @@ class Feed:
             before = held.get(snapshot.name)
             if now is not None and (before is None or before[0] != now.sequence):
                 metrics.publishes_seen[snapshot.name, "reread"] += 1
+        # Counted per resource while this process holds it: a process that
+        # served a million resources over a week must not keep a million
+        # series (a dropped series is normal in Prometheus).
+        get = self.hub.get
+        for key in [key for key in metrics.publishes_seen if get(key[0]) is None]:
+            del metrics.publishes_seen[key]
 
     async def _reread(self) -> None:
         try:
