@@ -55,7 +55,8 @@ class Hub:
         #: Long-polls waiting for a publish right now, and their limit.
         self.waiting_polls = 0
         self.max_waiting_polls = max_waiting_polls
-        #: Snapshots of resources nobody watches kept, most recent first out last.
+        #: How many snapshots of resources nobody watches it keeps (the most
+        #: recently watched ones), besides the watched ones.
         self.cache = cache
         #: Set by the first re-read (tests and readiness probes wait on it).
         self.synced = asyncio.Event()
