@@ -13,6 +13,8 @@ the horizon depends on the clocks of the hosts agreeing:
   has ended, so its rows are visible to the read or never will be, and a
   transaction that commits after the read has an id at or above the horizon
   and is found by the next read, whatever order transactions commit in.
+  A transaction left open anywhere in the cluster holds the horizon back:
+  re-reads then read again what was written since it began, until it ends.
 - **SQLite**: a counter that never goes back (an ``AUTOINCREMENT`` table,
   whose ``sqlite_sequence`` row is the horizon). SQLite runs one write
   transaction at a time, so markers are assigned in commit order.
