@@ -25,7 +25,28 @@ def pristine_gc(monkeypatch) -> Iterator[None]:
 async def test_one_hub_per_loop_built_from_the_settings(selector_settings, hub):
     assert get_hub() is hub
     assert hub.max_waiting_polls == 10_000
+    assert hub.cache == 1000  # SNAPSHOT_CACHE
     assert not get_runtime().embedded_updater
+
+
+async def test_the_snapshot_cache_setting_bounds_what_the_hub_keeps(
+    selector_settings, transactional_db
+):
+    from selector_app.models import Resource
+
+    selector_settings(SNAPSHOT_CACHE=3, RESYNC_INTERVAL=3600)
+    await Resource.objects.abulk_create(
+        Resource(name=f"r{index}", data="x") for index in range(10)
+    )
+    hub = get_hub()
+    try:
+        async with asyncio.timeout(5):
+            await hub.synced.wait()
+            for index in range(10):  # ten plain GETs: nobody keeps watching
+                assert (await hub.aget(f"r{index}")).sequence == 1
+        assert sorted(hub.sequences()) == ["r7", "r8", "r9"]
+    finally:
+        await close_hub()
 
 
 async def test_closing_ends_the_feed_and_the_updater(
