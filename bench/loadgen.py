@@ -295,7 +295,12 @@ class CometClient(asyncio.Protocol):
             self.transport.close()
 
 
-KINDS = {"w1": PushClient, "w2": CometClient, "w3": BidirectionalClient}
+KINDS = {
+    "w1": PushClient,
+    "w2": CometClient,
+    "w3": BidirectionalClient,
+    "w6": PushClient,  # one random resource of --resources per socket
+}
 
 
 async def open_one(
@@ -323,11 +328,19 @@ async def open_all(args: argparse.Namespace, stats: Stats) -> list:
     targets = [target.rsplit(":", 1) for target in args.targets.split(",")]
     gate = asyncio.Semaphore(args.concurrency)
 
+    pick = random.Random(args.seed)
+    paths = [
+        f"{args.path}/r{pick.randrange(args.resources)}"
+        if args.resources
+        else args.path
+        for _ in range(args.count)
+    ]
+
     async def one(index: int):
         host, port = targets[index % len(targets)]
         async with gate:
             return await open_one(
-                kind, stats, host, int(port), args.path, args.connect_timeout
+                kind, stats, host, int(port), paths[index], args.connect_timeout
             )
 
     opened = await asyncio.gather(*(one(i) for i in range(args.count)))
@@ -355,6 +368,12 @@ def report(stats: Stats, clients: list, t0: float, t1: float) -> dict:
         "echo_rtts": in_window(stats.echo_rtts, t0, t1),
         "statuses": {str(k): v for k, v in stats.statuses.items()},
         "errors": dict(stats.errors),
+        # W6: each socket's resource and the last sequence it got.
+        "lasts": [
+            [client.path.rsplit("/", 1)[1], client.last]
+            for client in clients
+            if isinstance(client, PushClient) and client.path.count("/") > 1
+        ],
     }
 
 
@@ -432,6 +451,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--targets", required=True, help="host:port[,host:port]")
     parser.add_argument("--path", required=True)
     parser.add_argument("--count", type=int, required=True)
+    parser.add_argument(
+        "--resources",
+        type=int,
+        default=0,
+        help="W6: each socket watches --path/r<K>, K random below this",
+    )
+    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--connect-timeout", type=float, default=30.0)
     parser.add_argument("--max-seconds", type=float, default=600.0)

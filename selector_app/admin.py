@@ -90,6 +90,7 @@ class ResourceAdmin(admin.ModelAdmin):
             "processes": status.process_rows(state),
             "resource_columns": status.RESOURCE_COLUMNS,
             "resources": status.resource_rows(state),
+            "resource_count": state["resource_count"],
         }
         return TemplateResponse(
             request, "admin/selector_app/resource/status.html", context

@@ -43,6 +43,9 @@ class Config:
     DRAIN_TIMEOUT: float = 5.0
     #: Seconds between the hub's re-reads of the resource rows.
     RESYNC_INTERVAL: float = 5.0
+    #: Versions of resources no client of the process watches any more that
+    #: its hub keeps (the most recently watched), besides the watched ones.
+    SNAPSHOT_CACHE: int = 1000
     #: Seconds a hub waits for one database read (a re-read, or a resource it
     #: has not seen) before giving up on it: clients of that resource get 503.
     READ_TIMEOUT: float = 5.0

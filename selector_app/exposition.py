@@ -130,6 +130,13 @@ class SelectorCollector(Collector):
             dict(metrics.publishes_seen),
         )
         yield _counter(
+            "reread_rows",
+            "Rows the re-reads read: narrow (name, sequence, time) or whole "
+            "(with the data).",
+            ["kind"],
+            {(kind,): metrics.reread_rows.get(kind, 0) for kind in ("narrow", "whole")},
+        )
+        yield _counter(
             "rereads",
             "Re-reads of the resource rows, by outcome.",
             ["outcome"],

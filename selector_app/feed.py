@@ -2,9 +2,14 @@
 
 The layer is a doorbell, not the store: its messages carry each new version
 so that no process queries the database per publish, but they may be lost
-(channel layers are at-most-once). So the feed also re-reads every row when
-it subscribes and every ``RESYNC_INTERVAL``, and it pings itself through the
+(channel layers are at-most-once). So the feed also re-reads the rows when it
+subscribes and every ``RESYNC_INTERVAL``, and it pings itself through the
 layer to notice a subscription that has silently died.
+
+Both cost what this process watches, not what the table holds: a message
+about a resource the hub does not want is dropped before it is decoded, and
+a re-read reads the rows written since the previous one plus the sequence of
+each resource the hub holds (:func:`selector_app.services.resource_reread`).
 """
 
 from __future__ import annotations
@@ -53,6 +58,9 @@ class Feed:
         self.resync_interval = resync_interval
         #: Reads the rows; the feed closes it (the hub's loader may share it).
         self.reader = reader
+        #: Where the next re-read's look for written rows starts
+        #: (:mod:`selector_app.markers`); None until the first re-read.
+        self.horizon: int | None = None
         #: The feed's channel in the group, once subscribed.
         self.channel: str | None = None
         self.tasks = OwnedTasks()
@@ -97,26 +105,39 @@ class Feed:
         await self.reader.aclose()
 
     async def resync(self) -> None:
-        """Re-read every row; a lost layer message costs only this long.
+        """Re-read what changed; a lost layer message costs only this long.
 
         ``Unavailable`` if the database does not answer in time.
         """
         # The marker first: whatever the layer delivers while the read is in
         # flight is newer than the read, and the hub keeps it.
         since = self.hub.marker()
-        before = self.hub.sequences()
+        held = self.hub.held()
         started = time.perf_counter()
         try:
-            rows = await self.reader.rows()
+            found = await self.reader.reread(
+                horizon=self.horizon, held=held, watched=self.hub.orphans()
+            )
         except Exception:
             metrics.rereads["failed"] += 1
             raise
         metrics.rereads["ok"] += 1
         metrics.reread_duration.observe(time.perf_counter() - started)
-        self.hub.reload(rows, since=since)
-        for name, sequence in self.hub.sequences().items():
-            if before.get(name) != sequence:
-                metrics.publishes_seen[name, "reread"] += 1
+        metrics.reread_rows["narrow"] += found.narrow
+        metrics.reread_rows["whole"] += found.whole
+        self.horizon = found.horizon
+        self.hub.adopt(found.snapshots, gone=found.gone, since=since)
+        for snapshot in found.snapshots:
+            now = self.hub.get(snapshot.name)
+            before = held.get(snapshot.name)
+            if now is not None and (before is None or before[0] != now.sequence):
+                metrics.publishes_seen[snapshot.name, "reread"] += 1
+        # Counted per resource while this process holds it: a process that
+        # served a million resources over a week must not keep a million
+        # series (a dropped series is normal in Prometheus).
+        get = self.hub.get
+        for key in [key for key in metrics.publishes_seen if get(key[0]) is None]:
+            del metrics.publishes_seen[key]
 
     async def _reread(self) -> None:
         try:
@@ -233,6 +254,9 @@ class Feed:
         if kind != PUBLISHED:
             logger.warning("Ignoring unexpected message %r.", kind)
             return
+        name = message.get("name")
+        if type(name) is str and not self.hub.wanted(name):
+            return  # nobody here watches it: not even decoded
         try:
             snapshot = Snapshot.from_event(message)
         except ValueError:

@@ -1,7 +1,7 @@
 """Whether this server process should be sent clients: what ``GET health`` says.
 
 A process is healthy when it can serve what it promises: its hub has read
-the rows once (it knows every resource) and its channel-layer subscription
+the rows once (the database answers it) and its channel-layer subscription
 is alive (its own ping came back within the silence limit, so publishes
 reach it at once, not only at the next re-read). While it drains for a
 restart it says it is not, so that a load balancer stops sending it new

@@ -179,6 +179,10 @@ def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 4)
 
 
+#: Versions of held resources a server's beat reports (the first by name).
+VERSIONS_SHOWN = 20
+
+
 def server_describer(hub: Hub, *, embedded_updater: str = "") -> Describe:
     """What a server process's beats report: its connections, held polls,
     the versions its hub has, the delivery lag since the last beat, and the
@@ -186,11 +190,15 @@ def server_describer(hub: Hub, *, embedded_updater: str = "") -> Describe:
     lag = LagWindow()
 
     def describe() -> dict[str, Any]:
+        held = hub.sequences()
         return {
             "details": {
                 "connections": process_counts(),
                 "held_polls": hub.waiting_polls,
-                "versions": hub.sequences(),
+                # A process may hold thousands: the row (written every beat)
+                # and the status page carry the first few and the count.
+                "versions": dict(sorted(held.items())[:VERSIONS_SHOWN]),
+                "held": len(held),
                 "embedded_updater": embedded_updater,
                 **lag.take(),
             }

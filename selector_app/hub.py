@@ -1,8 +1,9 @@
-"""The per-process read side: the latest version of each resource, and waiting on it.
+"""The per-process read side: the latest version of each watched resource.
 
 Every held Comet request and every push socket of a server process waits on
 one :class:`Hub`. It keeps the latest :class:`~selector_app.protocol.Snapshot`
-of each resource, registers one provider per resource on a
+of each resource a client of this process watches (and of a bounded number
+watched recently), registers one provider per resource it holds on a
 :class:`~selector_app.selector.Selector` and triggers it whenever a resource
 changes (forward, or backwards when a re-read finds the database reset), so
 waiting is the Selector's level-triggered question: "is there a version whose
@@ -10,11 +11,16 @@ sequence differs from my cursor?" A long-poll asks it once (:meth:`Hub.poll`);
 a push socket asks it for good (:meth:`Hub.deliver`), and the Selector's pass
 over its watchers sends the frames (:mod:`selector_app.fanout`).
 
+Memory follows the watchers, not the table: a resource is loaded from the
+store when a client first asks for it (once for all the clients asking at the
+same time), held while the Selector has a watcher on it, then kept among the
+``cache`` most recently unwatched ones, then dropped. A layer message about a
+resource nobody here watches costs a dictionary look-up. A name the store
+does not have is remembered as absent until the next re-read, so a flood of
+the same made-up name costs one query.
+
 The hub does no I/O and imports no Django: what keeps it current (the
-channel layer, the database) lives in :mod:`selector_app.feed`. Once it has
-had a full read of the store it knows every name there is, so an unknown name
-costs nothing; before that, a name it has not seen is read through a loader
-passed in, once for all the requests that ask for it at the same time.
+channel layer, the database) lives in :mod:`selector_app.feed`.
 """
 
 from __future__ import annotations
@@ -29,21 +35,42 @@ from .selector import Selector
 #: Reads one resource's current version from the store, or ``None``.
 Loader = Callable[[str], Awaitable[Snapshot | None]]
 
+#: Names remembered as absent from the store (between two re-reads) at most.
+ABSENT_LIMIT = 10_000
+
+
+def _newest(a: Snapshot | None, b: Snapshot | None) -> Snapshot | None:
+    if a is None or (b is not None and b.sequence > a.sequence):
+        return b
+    return a
+
 
 class Hub:
-    """Keeps the latest snapshot per resource and wakes its waiters."""
+    """Keeps the latest snapshot per watched resource and wakes its waiters."""
 
-    def __init__(self, *, load: Loader, max_waiting_polls: int) -> None:
+    def __init__(
+        self, *, load: Loader, max_waiting_polls: int, cache: int = 1000
+    ) -> None:
         self.selector = Selector()
         #: Long-polls waiting for a publish right now, and their limit.
         self.waiting_polls = 0
         self.max_waiting_polls = max_waiting_polls
-        #: Set by the first :meth:`reload` (tests and readiness probes wait on it).
+        #: How many snapshots of resources nobody watches it keeps (the most
+        #: recently watched ones), besides the watched ones.
+        self.cache = cache
+        #: Set by the first re-read (tests and readiness probes wait on it).
         self.synced = asyncio.Event()
         self._snapshots: dict[str, Snapshot] = {}
         self._load = load
-        #: Loads in flight before the first full read, one per name.
+        #: Loads in flight, one per name, and versions announced meanwhile.
         self._loading: dict[str, asyncio.Future[Snapshot | None]] = {}
+        self._early: dict[str, Snapshot] = {}
+        #: Held names nobody watched when last looked at, oldest first.
+        self._idle: dict[str, None] = {}
+        #: Names the store did not have, since the last re-read.
+        self._absent: dict[str, None] = {}
+        #: Names waited on (:meth:`wait`) that the hub did not hold.
+        self._orphans: set[str] = set()
         #: How many times a snapshot was stored, and each name's last store:
         #: what tells a re-read which resources changed while it ran.
         self._stores = 0
@@ -51,50 +78,146 @@ class Hub:
 
     # Keeping current -----------------------------------------------------------
 
+    def wanted(self, name: str) -> bool:
+        """Whether a version of ``name`` is worth decoding and keeping: it is
+        held, being loaded, or watched. A few dictionary look-ups.
+
+        A message about an unwanted name still tells that it exists, so it is
+        no longer remembered as absent.
+        """
+        if (
+            name in self._snapshots
+            or name in self._loading
+            or self.selector.watched(name)
+        ):
+            return True
+        self._absent.pop(name, None)
+        return False
+
     def advance(self, snapshot: Snapshot) -> bool:
         """Store ``snapshot`` if it is newer than what we have, and wake waiters.
 
-        This is how layer messages and first lookups arrive: they only ever
-        move a resource forward, so a late or duplicated message can never
-        send a client backwards.
+        This is how layer messages arrive: they only ever move a resource
+        forward, so a late or duplicated message can never send a client
+        backwards. A resource nobody here watches is not stored (a client
+        that asks for it later loads it from the store).
         """
-        current = self._snapshots.get(snapshot.name)
-        if current is not None and snapshot.sequence <= current.sequence:
+        name = snapshot.name
+        current = self._snapshots.get(name)
+        if current is None:
+            if name in self._loading:
+                # Its load may have read the row before this publish.
+                self._early[name] = _newest(self._early.get(name), snapshot)
+                return False
+            if not self.wanted(name):
+                return False
+        elif snapshot.sequence <= current.sequence:
             return False
         self._store(snapshot, current)
         return True
 
     def marker(self) -> int:
-        """A point in the hub's history, to pass to :meth:`reload` along with
-        a read of the store that started after it."""
+        """A point in the hub's history, to pass to :meth:`adopt` or
+        :meth:`reload` along with a read of the store that started after it."""
         return self._stores
 
-    def reload(
-        self, snapshots: Iterable[Snapshot], *, since: int | None = None
+    def held(self) -> dict[str, tuple[int, float | None]]:
+        """What a re-read compares with the rows: each held name's sequence
+        and publish time."""
+        return {
+            name: (snapshot.sequence, snapshot.published_at)
+            for name, snapshot in self._snapshots.items()
+        }
+
+    def orphans(self) -> list[str]:
+        """Names waited on that the hub does not hold (deleted, or never
+        loaded): a re-read looks for their rows too."""
+        watched = self.selector.watched
+        self._orphans = {
+            name
+            for name in self._orphans
+            if name not in self._snapshots and watched(name)
+        }
+        return sorted(self._orphans)
+
+    def adopt(
+        self,
+        snapshots: Iterable[Snapshot],
+        *,
+        gone: Iterable[str] = (),
+        since: int | None = None,
     ) -> None:
-        """Take a full read of the store: the database is the truth.
+        """Take a re-read: ``snapshots`` are rows as the store has them now,
+        ``gone`` names whose rows were deleted. The database is the truth.
 
         Every row is adopted as it is, even one whose sequence went *down*
-        (the database was restored, or the row deleted and created again),
-        and resources the store no longer has are forgotten. Only what this
-        hub stored after ``since`` (the :meth:`marker` taken before the read
-        started) is left alone: a layer message that arrived while the read
-        was in flight is newer than the read. Without ``since`` the read is
-        taken to be newer than everything.
+        (the database was restored, or the row deleted and created again).
+        Only what this hub stored after ``since`` (the :meth:`marker` taken
+        before the read started) is left alone: a layer message that arrived
+        while the read was in flight is newer than the read. Without
+        ``since`` the read is taken to be newer than everything.
         """
         if since is None:
             since = self._stores
         newer = {name for name, stored in self._stored_at.items() if stored > since}
-        present = set()
         for snapshot in snapshots:
-            present.add(snapshot.name)
-            current = self._snapshots.get(snapshot.name)
-            if snapshot.name not in newer and snapshot != current:
+            name = snapshot.name
+            if name in newer:
+                continue
+            current = self._snapshots.get(name)
+            if snapshot != current:
                 self._store(snapshot, current)
-        for name in [name for name in self._snapshots if name not in present]:
-            if name not in newer:
+            elif snapshot.published_at != current.published_at:
+                self._snapshots[name] = snapshot  # the same version, the row's time
+        for name in gone:
+            if name in self._snapshots and name not in newer:
                 self._forget(name)
+        self._absent.clear()
+        self.sweep()
         self.synced.set()
+
+    def reload(
+        self, snapshots: Iterable[Snapshot], *, since: int | None = None
+    ) -> None:
+        """Take a full read of the store (every row): as :meth:`adopt`, and
+        every held resource the read does not have is gone."""
+        if since is None:
+            since = self._stores
+        rows = list(snapshots)
+        present = {snapshot.name for snapshot in rows}
+        gone = [name for name in self._snapshots if name not in present]
+        self.adopt(rows, gone=gone, since=since)
+
+    def sweep(self) -> None:
+        """Drop the snapshots nobody has watched for longest, keeping ``cache``
+        of them (the feed calls it at every re-read)."""
+        watched = self.selector.watched
+        idle = self._idle
+        for name in self._snapshots:
+            if watched(name):
+                idle.pop(name, None)
+            elif name not in idle:
+                idle[name] = None
+        self._trim()
+
+    def _trim(self, keep: str | None = None) -> None:
+        idle = self._idle
+        while len(idle) > self.cache:
+            name = next(iter(idle))
+            if name == keep:
+                return  # just stored for a caller about to watch it
+            del idle[name]
+            if not self.selector.watched(name):
+                self._forget(name)
+
+    def _keep(self, snapshot: Snapshot) -> Snapshot:
+        """Hold ``snapshot``, read from the store, unless a newer version is
+        held; return the version held."""
+        current = self._snapshots.get(snapshot.name)
+        if current is not None and snapshot.sequence <= current.sequence:
+            return current
+        self._store(snapshot, current)
+        return snapshot
 
     def _store(self, snapshot: Snapshot, current: Snapshot | None) -> None:
         name = snapshot.name
@@ -103,6 +226,9 @@ class Hub:
         self._snapshots[name] = snapshot
         if current is None:
             self.selector.register({name: self._provider(name)})
+            # Unwatched until a caller watches it; the next sweep knows.
+            self._idle[name] = None
+            self._trim(keep=name)
         # A provider answers any cursor that differs from the sequence, so a
         # version that went down reaches every waiter once, like a new one.
         self.selector.trigger(name)
@@ -110,7 +236,10 @@ class Hub:
     def _forget(self, name: str) -> None:
         del self._snapshots[name]
         del self._stored_at[name]
+        self._idle.pop(name, None)
         self.selector.unregister(name)
+        if self.selector.watched(name):
+            self._orphans.add(name)  # deleted: a re-read sees it created again
 
     def _provider(self, name: str) -> Callable[[int | Delivery], Snapshot | None]:
         snapshots = self._snapshots
@@ -127,31 +256,30 @@ class Hub:
     # Reading -------------------------------------------------------------------
 
     def get(self, name: str) -> Snapshot | None:
-        """The latest version of ``name`` this hub knows, without I/O."""
+        """The latest version of ``name`` this hub holds, without I/O."""
         return self._snapshots.get(name)
 
     def sequences(self) -> dict[str, int]:
-        """The sequence of every resource this hub knows (metrics, status)."""
+        """The sequence of every resource this hub holds (metrics, status)."""
         return {name: s.sequence for name, s in self._snapshots.items()}
 
     async def aget(self, name: str) -> Snapshot | None:
         """The latest version of ``name``; ``None`` if there is no such resource.
 
-        After the first full read the hub knows every name (new ones arrive by
-        layer message or the next re-read), so a miss is answered without I/O:
-        a flood of made-up names costs no database query. Before it, a miss is
-        loaded, once for every caller asking for that name meanwhile.
+        A resource the hub does not hold is loaded from the store, once for
+        every caller asking for it meanwhile, and held. A name the store does
+        not have is remembered until the next re-read (or a layer message
+        about it): asking again costs no query.
         """
         snapshot = self._snapshots.get(name)
-        if snapshot is None and not self.synced.is_set():
-            loaded = await self._load_shared(name)
-            if loaded is not None:
-                self.advance(loaded)
-                snapshot = self._snapshots[name]
-        return snapshot
+        if snapshot is not None or name in self._absent:
+            return snapshot
+        loaded = await self._load_shared(name)
+        return self._snapshots.get(name, loaded)
 
     async def _load_shared(self, name: str) -> Snapshot | None:
-        """Load ``name`` once for all the callers that want it at the same time."""
+        """Load ``name`` once for all the callers that want it at the same
+        time, and hold it (or remember it absent)."""
         while (pending := self._loading.get(name)) is not None:
             try:
                 # Shielded: a caller that leaves must not cancel the others' load.
@@ -173,10 +301,20 @@ class Hub:
             pending.exception()  # retrieved: nobody may be waiting for it
             raise
         else:
+            # A version announced while the row was being read may be newer.
+            loaded = _newest(loaded, self._early.pop(name, None))
+            del self._loading[name]
+            if loaded is None:
+                self._absent[name] = None
+                if len(self._absent) > ABSENT_LIMIT:
+                    del self._absent[next(iter(self._absent))]
+            else:
+                loaded = self._keep(loaded)
             pending.set_result(loaded)
             return loaded
         finally:
-            del self._loading[name]
+            self._loading.pop(name, None)
+            self._early.pop(name, None)
 
     async def _known(self, name: str) -> Snapshot:
         snapshot = await self.aget(name)
@@ -196,9 +334,10 @@ class Hub:
         if cursor > snapshot.sequence:
             loaded = await self._load(name)
             if loaded is not None:
-                self.advance(loaded)
-            snapshot = self._snapshots.get(name, snapshot)
-        return snapshot
+                snapshot = _newest(snapshot, loaded)
+        # Held again if it was dropped while we awaited: the caller watches
+        # it next, without awaiting in between.
+        return self._keep(snapshot)
 
     # Waiting -------------------------------------------------------------------
 
@@ -206,7 +345,17 @@ class Hub:
         self, cursors: Mapping[str, int], *, timeout: float | None = None
     ) -> dict[str, Snapshot]:
         """Wait until any of ``cursors``' resources differs from its cursor;
-        every one that differs then. ``TimeoutError`` after ``timeout``."""
+        every one that differs then. ``TimeoutError`` after ``timeout``.
+
+        A name the hub does not hold is loaded first (so the answer is the
+        store's version, as for a held one; ``Unavailable`` if the database
+        does not answer). One the store does not have is waited on all the
+        same: its layer message, or the next re-read, brings the version
+        that ends the wait.
+        """
+        for name in cursors:
+            if name not in self._snapshots and await self.aget(name) is None:
+                self._orphans.add(name)
         return await self.selector.wait(cursors, timeout=timeout)
 
     async def poll(
@@ -247,9 +396,10 @@ class Hub:
         return self._versions(name, cursor)
 
     async def _versions(self, name: str, cursor: int) -> AsyncIterator[Snapshot]:
-        wait = self.selector.wait
         while True:
-            snapshot = (await wait({name: cursor}))[name]
+            # A name dropped while the loop's body ran (nobody watched it
+            # then) is loaded again by wait().
+            snapshot = (await self.wait({name: cursor}))[name]
             cursor = snapshot.sequence
             yield snapshot
 

@@ -38,6 +38,10 @@ closes: Counter[tuple[str, int]] = Counter()
 publishes_seen: Counter[tuple[str, str]] = Counter()
 #: Re-reads of the rows by outcome (``ok`` or ``failed``).
 rereads: Counter[str] = Counter()
+#: Rows the re-reads read: ``narrow`` (name, sequence, time: the rows written
+#: since the previous re-read and the held names' rows) and ``whole`` (with
+#: the data: the rows that changed for this process).
+reread_rows: Counter[str] = Counter()
 #: Times the feed lost its channel-layer subscription and subscribed again.
 resubscribes: Counter[str] = Counter()
 

@@ -12,6 +12,10 @@ class Resource(models.Model):
     sequence = models.PositiveBigIntegerField(default=1, editable=False)
     data = models.TextField(blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    #: Assigned by the database on every write (a trigger, see
+    #: :mod:`selector_app.markers`): what lets a re-read fetch only the rows
+    #: written since the previous one.
+    change = models.BigIntegerField(default=0, db_index=True, editable=False)
 
     class Meta:
         ordering = ["name"]

@@ -68,13 +68,35 @@ class RowReader:
         #: Workers abandoned with a hung read: each ends once its read returns.
         self._abandoned: list[DaemonWorker] = []
         self._closed = False
+        #: Names asked for (:meth:`row`) and not read yet, with their callers,
+        #: and the task that reads them.
+        self._wanted: dict[str, list[asyncio.Future[Snapshot | None]]] = {}
+        self._batches: asyncio.Task[None] | None = None
 
     async def rows(self) -> list[Snapshot]:
-        """Every resource's current version (a re-read)."""
+        """Every resource's current version (a full read of the table)."""
         return await self._read(services.resource_snapshots)
+
+    async def reread(
+        self,
+        *,
+        horizon: int | None,
+        held: dict[str, tuple[int, float | None]],
+        watched: list[str],
+    ) -> services.Reread:
+        """What changed for a hub since its last re-read
+        (:func:`~selector_app.services.resource_reread`)."""
+        return await self._read(
+            services.resource_reread, horizon=horizon, held=held, watched=watched
+        )
 
     async def row(self, name: str) -> Snapshot | None:
         """One resource's current version, or None (the hub's loader).
+
+        The names asked for while a read runs are read together by the next
+        one (``name IN (...)``): a thousand clients arriving at once for a
+        thousand resources cost a few queries, not a thousand queued behind
+        each other in the reader's one thread.
 
         While the database is known to be down, refused at once: a client
         gets its 503 without waiting, and only the re-reads probe for the
@@ -82,7 +104,41 @@ class RowReader:
         """
         if self.outage.down:
             raise Unavailable(UNAVAILABLE)
-        return await self._read(services.resource_snapshot, name=name)
+        if self._closed:
+            raise Unavailable("This server process is shutting down.")
+        answer: asyncio.Future[Snapshot | None] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._wanted.setdefault(name, []).append(answer)
+        if self._batches is None or self._batches.done():
+            self._batches = asyncio.create_task(
+                self._read_batches(), name="selector_app reader: lookups"
+            )
+        return await answer
+
+    async def _read_batches(self) -> None:
+        """Read what is wanted, in batches, until nothing is."""
+        while self._wanted:
+            wanted, self._wanted = self._wanted, {}
+            try:
+                rows = await self._read(services.resource_snapshots, names=list(wanted))
+            except BaseException as error:
+                for answers in wanted.values():
+                    for answer in answers:
+                        if not answer.done():
+                            answer.set_exception(
+                                error
+                                if isinstance(error, Exception)
+                                else Unavailable(UNAVAILABLE)
+                            )
+                if not isinstance(error, Exception):
+                    raise
+                continue
+            found = {snapshot.name: snapshot for snapshot in rows}
+            for name, answers in wanted.items():
+                for answer in answers:
+                    if not answer.done():
+                        answer.set_result(found.get(name))
 
     async def aclose(self) -> None:
         """Close the thread's connection and stop the thread; a read that
@@ -90,6 +146,9 @@ class RowReader:
         if self._closed:
             return
         self._closed = True
+        if self._batches is not None and not self._batches.done():
+            self._batches.cancel()
+            await asyncio.wait({self._batches}, timeout=self.timeout)
         if self._worker.started and self._worker.busy_since is None:
             closing = asyncio.wrap_future(self._worker.submit(connections.close_all))
             await asyncio.wait({closing}, timeout=self.timeout)

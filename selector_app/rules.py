@@ -100,6 +100,7 @@ RULES: dict[str, Rule] = {
     "DRAIN_TIMEOUT": seconds(zero=True),
     "RESYNC_INTERVAL": seconds(),
     "READ_TIMEOUT": seconds(),
+    "SNAPSHOT_CACHE": count(0),
     "ANNOUNCE_TIMEOUT": seconds(),
     "CHANNEL_LAYER": name(),
     "GROUP": Rule(

@@ -48,7 +48,11 @@ class Runtime:
         self.reader = reader
         #: The embedded updater's resource being created (see :meth:`start`).
         self.resource_made: asyncio.Task[None] | None = None
-        self.hub = Hub(load=self._load, max_waiting_polls=config.MAX_HELD_REQUESTS)
+        self.hub = Hub(
+            load=self._load,
+            max_waiting_polls=config.MAX_HELD_REQUESTS,
+            cache=config.SNAPSHOT_CACHE,
+        )
         self.feed = Feed(
             self.hub,
             layer,

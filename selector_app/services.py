@@ -11,15 +11,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import partial
 
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from . import layers
+from . import layers, markers
 from ._deprecated import moved
 from .conf import get_config
 from .models import Resource
@@ -187,16 +189,96 @@ def _snapshot_of(resource: Resource) -> Snapshot:
 
 
 FIELDS = ("name", "sequence", "data", "updated_at")
+#: Names per ``name IN (...)`` query: under every database's parameter limit.
+CHUNK = 500
 
 
 def _row_snapshot(name: str, sequence: int, data: str, updated_at) -> Snapshot:
     return Snapshot(name, sequence, data, updated_at.timestamp())
 
 
-def resource_snapshots() -> list[Snapshot]:
-    """Every resource's current version, read from the database."""
-    rows = Resource.objects.values_list(*FIELDS)
-    return [_row_snapshot(*row) for row in rows]
+def resource_snapshots(*, names: list[str] | None = None) -> list[Snapshot]:
+    """The current version of every resource, or of those of ``names`` that
+    exist, read from the database."""
+    if names is None:
+        rows = Resource.objects.values_list(*FIELDS)
+        return [_row_snapshot(*row) for row in rows]
+    found = []
+    for start in range(0, len(names), CHUNK):
+        rows = Resource.objects.filter(name__in=names[start : start + CHUNK])
+        found += [_row_snapshot(*row) for row in rows.values_list(*FIELDS)]
+    return found
+
+
+@dataclass(frozen=True)
+class Reread:
+    """What one re-read found (see :func:`resource_reread`)."""
+
+    #: The current rows of the names that need them: changed, reset, or
+    #: watched without being held (created again).
+    snapshots: list[Snapshot]
+    #: Held names whose rows are gone (deleted).
+    gone: list[str]
+    #: What to pass as ``horizon`` to the next re-read.
+    horizon: int | None
+    #: Rows read: narrow ones (name, sequence, time) and whole ones (with data).
+    narrow: int
+    whole: int
+
+
+def resource_reread(
+    *,
+    horizon: int | None,
+    held: dict[str, tuple[int, float | None]],
+    watched: Iterable[str] = (),
+) -> Reread:
+    """The rows a hub needs after its previous re-read, and only those.
+
+    ``held`` maps each name the hub holds to the (sequence, publish time) it
+    has; ``watched`` names the ones clients wait for that it does not hold
+    (deleted, or not loaded yet). Two narrow, indexed reads, then one of whole
+    rows:
+
+    1. the rows written since ``horizon`` (:mod:`selector_app.markers`): the
+       cost of the publishes, whatever the table's size;
+    2. the sequence and time of every other held or watched name: a delete
+       (the row is gone), a reset whose marker the database had passed (a
+       restore), a row created again, are all seen here, however the rows
+       came back;
+    3. the data of the names whose row differs from what the hub has.
+
+    So a re-read costs what changed plus what is held, never the table.
+    """
+    connection = connections[Resource.objects.db]
+    new_horizon = markers.horizon(connection)
+    wanted = set(held).union(watched)
+    seen: dict[str, tuple[int, float]] = {}
+    narrow = 0
+    if horizon is not None and new_horizon is not None and new_horizon >= horizon:
+        # A horizon that went back (a restored database) skips this step:
+        # the check of every held name below finds what the restore changed.
+        for name, sequence, updated_at in Resource.objects.filter(
+            change__gte=horizon
+        ).values_list("name", "sequence", "updated_at"):
+            narrow += 1
+            if name in wanted:
+                seen[name] = (sequence, updated_at.timestamp())
+    rest = sorted(wanted.difference(seen))
+    for start in range(0, len(rest), CHUNK):
+        for name, sequence, updated_at in Resource.objects.filter(
+            name__in=rest[start : start + CHUNK]
+        ).values_list("name", "sequence", "updated_at"):
+            narrow += 1
+            seen[name] = (sequence, updated_at.timestamp())
+    fetch = sorted(name for name, row in seen.items() if held.get(name) != row)
+    snapshots = resource_snapshots(names=fetch) if fetch else []
+    return Reread(
+        snapshots=snapshots,
+        gone=sorted(set(held).difference(seen)),
+        horizon=new_horizon,
+        narrow=narrow,
+        whole=len(snapshots),
+    )
 
 
 def resource_snapshot(*, name: str) -> Snapshot | None:

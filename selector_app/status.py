@@ -24,6 +24,8 @@ from .models import Heartbeat, Resource
 #: so that a beat written late (a slow database) does not make a live process
 #: flicker; at most 3, so that a dead one is gone within 3 intervals.
 EXPIRES_AFTER = 2.5
+#: Resources listed at most: those updaters publish, then the first by name.
+RESOURCES_SHOWN = 100
 #: Expired rows older than this are deleted by the next beat of any process.
 FORGET_AFTER = timedelta(hours=1)
 
@@ -75,13 +77,24 @@ def deployment_status() -> dict[str, Any]:
     live = list(Heartbeat.objects.filter(expires_at__gt=now))
     servers = [beat for beat in live if beat.role == Heartbeat.SERVER]
     updaters = [beat for beat in live if beat.role == Heartbeat.UPDATER]
+    fields = ("name", "sequence", "updated_at")
+    # A site may have millions of resources: the ones an updater publishes
+    # (a lease holder, or none left), then the first by name.
+    published = {beat.resource for beat in updaters if beat.resource}
+    published |= {
+        name
+        for beat in servers
+        if (name := (beat.details or {}).get("embedded_updater"))
+    }
+    resources = list(Resource.objects.filter(name__in=published).only(*fields))
+    resources += Resource.objects.exclude(name__in=published).only(*fields)[
+        : max(0, RESOURCES_SHOWN - len(resources))
+    ]
     return {
         "now": now.isoformat(),
         "processes": [_server(beat, now) for beat in servers],
-        "resources": [
-            _resource(resource, updaters, servers)
-            for resource in Resource.objects.only("name", "sequence", "updated_at")
-        ],
+        "resources": [_resource(resource, updaters, servers) for resource in resources],
+        "resource_count": Resource.objects.count(),
     }
 
 
@@ -103,6 +116,7 @@ def _server(beat: Heartbeat, now: datetime) -> dict[str, Any]:
         "connections": details.get("connections", {}),
         "held_polls": details.get("held_polls", 0),
         "versions": details.get("versions", {}),
+        "held": details.get("held", len(details.get("versions", {}))),
         "lag_p50_seconds": details.get("lag_p50"),
         "lag_p99_seconds": details.get("lag_p99"),
         "deliveries": details.get("deliveries", 0),
@@ -179,8 +193,7 @@ def process_rows(state: dict[str, Any]) -> list[list[str]]:
             ", ".join(f"{n} {t}" for t, n in sorted(process["connections"].items()))
             or "none",
             str(process["held_polls"]),
-            ", ".join(f"{name} #{seq}" for name, seq in process["versions"].items())
-            or "none yet",
+            _versions(process),
             _lag(process["lag_p50_seconds"]),
             _lag(process["lag_p99_seconds"]),
         ]
@@ -200,6 +213,14 @@ def resource_rows(state: dict[str, Any]) -> list[list[str]]:
         ]
         for resource in state["resources"]
     ]
+
+
+def _versions(process: dict[str, Any]) -> str:
+    shown = ", ".join(f"{name} #{seq}" for name, seq in process["versions"].items())
+    more = process["held"] - len(process["versions"])
+    if more > 0:
+        shown += f", and {more} more"
+    return shown or "none yet"
 
 
 def _updater_text(updater: dict[str, Any]) -> str:

@@ -193,6 +193,7 @@ WRONG = {
     "DRAIN_TIMEOUT": [-0.1, "5"],
     "RESYNC_INTERVAL": [0, "5"],
     "READ_TIMEOUT": [0, -5, "5"],
+    "SNAPSHOT_CACHE": [-1, 1.5, "1000", None],
     "ANNOUNCE_TIMEOUT": [0, "1"],
     "CHANNEL_LAYER": ["", None],
     "GROUP": ["", "has spaces", "x" * 100, 5],

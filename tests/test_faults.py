@@ -283,11 +283,12 @@ async def test_postgresql_restarted_under_running_servers(
 
 
 async def test_a_database_that_stops_answering_blocks_nothing(kind, tmp_path, postgres):
-    """The database accepts connections but never answers. Before the process
-    has read the rows once, a client gets 503 (4503) instead of a request that
-    hangs; once it has, it knows every name, so a known resource is served as
-    it is and another one gets 404 (4404) from memory: no client waits at all.
-    Updates resume once the database answers; the process exits on SIGTERM."""
+    """The database accepts connections but never answers. A client of a
+    resource the process does not hold gets 503 (4503) instead of a request
+    that hangs, before and after the first read (the process holds only what
+    its clients watch, so it cannot tell an unknown name from one it has not
+    loaded); a resource it holds is served as it is. Updates resume once the
+    database answers; the process exits on SIGTERM."""
     direct = postgres.create_database(f"black_hole_{kind}")
     admin = project_env(DATABASE_URL=direct)
     log = tmp_path / "server.log"
@@ -307,7 +308,7 @@ async def test_a_database_that_stops_answering_blocks_nothing(kind, tmp_path, po
                 async with push(server) as frames:
                     assert (await frames.next()).startswith("1 ")
                     # Another process's publish reaches this one only through
-                    # a re-read (in-memory layer): the hub has read every row.
+                    # a re-read (in-memory layer) of the rows written since.
                     publish(admin, "read")
                     current = await frames.next()
                     proxy.swallow()
@@ -333,8 +334,8 @@ async def test_a_database_that_stops_answering_blocks_nothing(kind, tmp_path, po
     assert closed_first == 4503
     assert current == "2 read"
     assert (known.status_code, known.text) == (200, current)
-    assert unseen.status_code == 404
-    assert closed == 4404
+    assert unseen.status_code == 503 and unseen.headers["Retry-After"] == "2"
+    assert closed == 4503
     assert server.process.returncode != -signal.SIGKILL, f"{stopped_in:.1f} s"
     assert len(log_lines(log, "WARNING selector_app.reader")) == 3, log.read_text()
     assert len(log_lines(log, "The database answers again")) == 2

@@ -12,7 +12,7 @@ from channels.layers import get_channel_layer
 from django.db import OperationalError, transaction
 
 from selector_app import feed as feed_module
-from selector_app import services
+from selector_app import metrics, services
 from selector_app.feed import Feed
 from selector_app.hub import Hub
 from selector_app.models import Resource
@@ -31,7 +31,8 @@ async def next_version(hub: Hub, cursor: int, name: str = "res"):
 async def test_one_channel_in_the_group_and_the_rows_read_at_start(start_feed):
     feed = await start_feed()
     assert get_channel_layer().groups["selector_app"].keys() == {feed.channel}
-    assert feed.hub.get("res").sequence == 1
+    assert feed.hub.sequences() == {}  # nothing read that nobody asked for
+    assert (await feed.hub.aget("res")).sequence == 1
 
 
 async def test_a_publish_reaches_the_hub_through_the_layer(start_feed):
@@ -70,8 +71,9 @@ async def test_a_resource_created_after_the_first_read_arrives_by_layer_message(
     from channels.db import database_sync_to_async
 
     feed = await start_feed()
+    assert await feed.hub.aget("fresh") is None  # remembered as absent
     await database_sync_to_async(services.resource_ensure)(name="fresh", length=3)
-    await until(lambda: feed.hub.get("fresh") is not None)
+    await until(lambda: "fresh" not in feed.hub._absent)  # its layer message
     snapshot = await feed.hub.aget("fresh")
     assert snapshot.sequence == 1 and len(snapshot.data) == 3
 
@@ -80,14 +82,26 @@ async def test_a_resource_created_without_an_announcement_arrives_by_re_read(
     start_feed,
 ):
     feed = await start_feed(resync_interval=0.05)
+    assert await feed.hub.aget("quiet") is None  # remembered as absent
     await Resource.objects.acreate(name="quiet", data="q")
-    await until(lambda: feed.hub.get("quiet") is not None)
+    reads = metrics.rereads["ok"]
+    await until(lambda: metrics.rereads["ok"] > reads)
     assert (await feed.hub.aget("quiet")).message == "1 q"
+
+
+async def test_a_resource_watched_before_it_exists_arrives_by_re_read(start_feed):
+    feed = await start_feed(resync_interval=0.05)
+    waiting = asyncio.create_task(next_version(feed.hub, 0, name="quiet"))
+    await until(lambda: feed.hub.selector.watched("quiet"))
+    await Resource.objects.acreate(name="quiet", data="q")  # no announcement
+    assert (await waiting).message == "1 q"
 
 
 async def test_malformed_and_unexpected_messages_are_ignored(start_feed, caplog):
     feed = await start_feed()
     layer = get_channel_layer()
+    waiting = asyncio.create_task(next_version(feed.hub, 0, name="x"))
+    await until(lambda: feed.hub.selector.watched("x"))  # so it is decoded
     await layer.send(
         feed.channel, {"type": "resource.published", "name": "x", "sequence": "1"}
     )
@@ -95,6 +109,27 @@ async def test_malformed_and_unexpected_messages_are_ignored(start_feed, caplog)
     await until(lambda: "unexpected" in caplog.text)
     assert "malformed" in caplog.text
     assert feed.hub.get("x") is None
+    waiting.cancel()
+
+
+async def test_a_message_about_an_unwatched_resource_is_not_even_decoded(
+    start_feed, caplog, monkeypatch
+):
+    feed = await start_feed()
+    decoded = []
+    monkeypatch.setattr(
+        feed_module.Snapshot,
+        "from_event",
+        classmethod(lambda cls, e: decoded.append(e)),
+    )
+    layer = get_channel_layer()
+    await layer.send(
+        feed.channel, {"type": "resource.published", "name": "y", "sequence": "1"}
+    )
+    await layer.send(feed.channel, {"type": "something.else"})
+    await until(lambda: "unexpected" in caplog.text)
+    assert decoded == [] and "malformed" not in caplog.text
+    assert feed.hub.sequences() == {}
 
 
 async def test_closing_ends_every_task_and_leaves_the_group(start_feed):
@@ -161,19 +196,21 @@ async def test_a_resource_created_during_a_read_is_kept(start_feed, monkeypatch)
     must not remove it (its waiters would stall until the next read)."""
     feed = await start_feed()
     entered, release = threading.Event(), threading.Event()
-    real = services.resource_snapshots
+    real = services.resource_reread
 
-    def slow_read():
-        rows = real()  # read before the resource exists
+    def slow_read(**kwargs):
+        rows = real(**kwargs)  # read before the resource exists
         entered.set()
         release.wait(5)
         return rows
 
-    monkeypatch.setattr(services, "resource_snapshots", slow_read)
+    monkeypatch.setattr(services, "resource_reread", slow_read)
+    born = asyncio.create_task(next_version(feed.hub, 0, name="born"))
+    await until(lambda: feed.hub.selector.watched("born"))  # a client waits for it
     reading = asyncio.create_task(feed.resync())
     await asyncio.to_thread(entered.wait, 5)
     await database_sync_to_async(services.resource_create)(name="born", data="new")
-    await next_version(feed.hub, 0, name="born")  # announced by the layer
+    await born  # announced by the layer
     release.set()
     async with asyncio.timeout(5):
         await reading
@@ -188,12 +225,12 @@ async def test_a_cancelled_read_waits_for_its_database_thread(monkeypatch):
     a teardown flushing the tables would meet "database table is locked"."""
     entered, release = threading.Event(), threading.Event()
 
-    def slow_read():
+    def slow_read(**kwargs):
         entered.set()
         release.wait(5)
-        return []
+        return services.Reread([], [], None, 0, 0)
 
-    monkeypatch.setattr(services, "resource_snapshots", slow_read)
+    monkeypatch.setattr(services, "resource_reread", slow_read)
     reader = RowReader(timeout=10)
     feed = Feed(
         Hub(load=reader.row, max_waiting_polls=1),
@@ -220,17 +257,17 @@ async def test_a_database_outage_is_logged_once_and_its_end_once(
     start_feed, monkeypatch, caplog
 ):
     feed = await start_feed(resync_interval=0.05)
-    real = services.resource_snapshots
+    real = services.resource_reread
     failing = threading.Event()
     failing.set()
 
-    def unreachable():
+    def unreachable(**kwargs):
         if failing.is_set():
             raise OperationalError("connection refused")
-        return real()
+        return real(**kwargs)
 
     caplog.set_level(logging.DEBUG, "selector_app")
-    monkeypatch.setattr(services, "resource_snapshots", unreachable)
+    monkeypatch.setattr(services, "resource_reread", unreachable)
     await until(lambda: feed.reader.outage.failures >= 3)
     failing.clear()
     await services.aresource_publish(name="res", data="late")

@@ -27,6 +27,7 @@ async def test_a_runtime_beats_and_removes_its_row_on_close(res, selector_settin
     try:
         async with asyncio.timeout(5):
             await hub.synced.wait()
+        await hub.aget("res")  # what a client asks for is what the hub holds
         found: list[Heartbeat] = []
 
         async def versions_reported() -> bool:

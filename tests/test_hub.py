@@ -54,6 +54,9 @@ def test_reload_stores_every_row_and_marks_the_hub_synced(store):
 
 
 def test_snapshots_only_move_forward(hub):
+    assert not hub.advance(Snapshot("x", 5, "five"))  # nobody watches it here
+    assert hub.get("x") is None
+    hub.adopt([Snapshot("x", 1, "one")])
     assert hub.advance(Snapshot("x", 5, "five"))
     assert not hub.advance(Snapshot("x", 4, "four"))
     assert not hub.advance(Snapshot("x", 5, "again"))
@@ -62,7 +65,7 @@ def test_snapshots_only_move_forward(hub):
 
 
 def test_a_reload_forgets_resources_the_store_no_longer_has(hub):
-    hub.advance(Snapshot("gone", 2, "x"))
+    hub.adopt([Snapshot("gone", 2, "x")])
     hub.reload([Snapshot("res", 1, "one")])
     assert hub.get("gone") is None
     assert not hub.selector.registered("gone")
@@ -71,7 +74,7 @@ def test_a_reload_forgets_resources_the_store_no_longer_has(hub):
 async def test_a_reload_adopts_a_row_whose_sequence_went_down(hub):
     """The database was reset (restored, or the row deleted and created
     again): the hub adopts it, and a follower past it gets it once."""
-    hub.advance(Snapshot("res", 7, "old"))
+    assert hub.advance(Snapshot("res", 7, "old"))
     socket = Recorder()
     delivery = await socket.deliver(hub, "res", 7)
     assert not hub.advance(Snapshot("res", 2, "after reset"))  # a layer message
@@ -91,9 +94,10 @@ def test_a_reload_adopts_new_data_at_the_same_sequence(hub):
     assert hub.get("res").data == "rewritten"
 
 
-def test_a_reload_leaves_alone_what_arrived_while_it_read(hub):
+async def test_a_reload_leaves_alone_what_arrived_while_it_read(hub):
     """What the layer stored after the marker is newer than the read: the
     read neither removes it nor rolls it back."""
+    await waiting(hub.wait({"born": 0}))  # a client waits for it to exist
     since = hub.marker()
     read = [Snapshot("res", 1, "one")]  # read before these arrived
     hub.advance(Snapshot("born", 1, "new"))
@@ -106,7 +110,7 @@ def test_a_reload_leaves_alone_what_arrived_while_it_read(hub):
 
 
 async def test_a_deleted_and_recreated_resource_works_like_a_new_one(hub):
-    hub.advance(Snapshot("x", 9, "old"))
+    hub.adopt([Snapshot("x", 9, "old")])
     hub.reload([Snapshot("res", 1, "one")])
     assert hub.get("x") is None
     waiter = await waiting(hub.wait({"x": 0}))
@@ -115,25 +119,34 @@ async def test_a_deleted_and_recreated_resource_works_like_a_new_one(hub):
         assert (await waiter)["x"].message == "1 new"
 
 
-async def test_once_synced_unknown_names_cost_no_read(hub, store):
-    names = [f"random-{index}" for index in range(1000)]
-    assert [await hub.aget(name) for name in names] == [None] * 1000
+async def test_an_unknown_name_costs_one_read_until_the_next_re_read(hub, store):
+    """The hub no longer knows every name: a miss asks the store, once; the
+    answer is remembered until the next re-read."""
+    names = [f"random-{index}" for index in range(100)]
+    for _ in range(3):
+        assert [await hub.aget(name) for name in names] == [None] * 100
     for name in names[:10]:
         with pytest.raises(UnknownResource):
             await hub.poll(name, 0)
-    assert store.reads == 0
-    assert hub.get("random-1") is None
+    assert store.reads == 100
+    assert hub.get("random-1") is None and hub.sequences() == {"res": 1}
+    hub.adopt([])  # a re-read: a row may have been created meanwhile
+    assert await hub.aget("random-1") is None
+    assert store.reads == 101
 
 
-async def test_once_synced_a_new_name_is_found_by_its_layer_message(hub, store):
+async def test_a_new_name_is_found_after_its_layer_message(hub, store):
+    assert await hub.aget("fresh") is None  # not created yet
     store.rows["fresh"] = Snapshot("fresh", 1, "new")
     assert await hub.aget("fresh") is None  # created, not announced yet
-    hub.advance(store.rows["fresh"])  # the layer message of resource_create
-    assert (await hub.aget("fresh")).message == "1 new"
-    assert store.reads == 0
+    assert not hub.advance(store.rows["fresh"])  # resource_create's message
+    assert hub.get("fresh") is None  # nobody watches it: not kept...
+    assert (await hub.aget("fresh")).message == "1 new"  # ...but no longer absent
+    assert store.reads == 2
 
 
-def test_a_read_that_missed_a_new_name_does_not_forget_it(hub):
+async def test_a_read_that_missed_a_new_name_does_not_forget_it(hub):
+    await waiting(hub.wait({"fresh": 0}))
     since = hub.marker()
     hub.advance(Snapshot("fresh", 1, "new"))  # arrives while the read runs
     hub.reload([Snapshot("res", 1, "one")], since=since)  # read before it existed
@@ -331,7 +344,7 @@ async def test_deliver_sends_nothing_for_the_version_the_client_has(hub):
 
 
 async def test_wait_answers_for_any_of_several_resources(hub):
-    hub.advance(Snapshot("b", 7, "b7"))
+    hub.adopt([Snapshot("b", 7, "b7")])
     async with asyncio.timeout(1):
         assert list(await hub.wait({"res": 1, "b": 6})) == ["b"]
     both = await waiting(hub.wait({"res": 1, "b": 7}))
@@ -345,3 +358,72 @@ async def test_an_unknown_name_is_not_echoed_whole(hub):
     with pytest.raises(UnknownResource) as refused:
         await hub.poll("x" * 60_000, 0)
     assert len(str(refused.value)) < 200
+
+
+# Memory follows the watchers ---------------------------------------------------
+
+
+@pytest.fixture
+def many() -> Store:
+    return Store(*(Snapshot(f"r{index}", 1, f"data {index}") for index in range(100)))
+
+
+async def test_the_hub_holds_only_what_is_watched_plus_its_cache(many):
+    hub = Hub(load=many.load, max_waiting_polls=10, cache=2)
+    hub.adopt([])  # the first re-read reads no row the hub does not hold
+    assert hub.sequences() == {}
+    sockets = [Recorder() for _ in range(5)]
+    deliveries = [
+        await socket.deliver(hub, f"r{index}", 0)
+        for index, socket in enumerate(sockets)
+    ]
+    assert sorted(hub.sequences()) == ["r0", "r1", "r2", "r3", "r4"]
+    assert many.reads == 5
+    for delivery in deliveries[:3]:
+        delivery.close()
+    hub.sweep()
+    assert len(hub.sequences()) == 4  # 2 watched, the 2 most recently unwatched
+    assert {"r3", "r4"} <= set(hub.sequences())
+    for delivery in deliveries[3:]:
+        delivery.close()
+    hub.sweep()
+    assert len(hub.sequences()) == 2
+    assert hub.selector.resources() == list(hub.sequences())  # providers too
+
+
+async def test_a_layer_message_about_an_unwatched_resource_is_dropped(many):
+    hub = Hub(load=many.load, max_waiting_polls=10, cache=0)
+    socket = Recorder()
+    delivery = await socket.deliver(hub, "r1", 0)
+    assert not hub.advance(Snapshot("r2", 2, "nobody watches"))
+    assert hub.advance(Snapshot("r1", 2, "watched"))
+    assert hub.sequences() == {"r1": 2}
+    assert (await socket.next()).sequence == 1 and (await socket.next()).sequence == 2
+    delivery.close()
+
+
+async def test_many_first_watchers_of_a_resource_share_one_load():
+    gated = GatedStore(Snapshot("res", 3, "three"))
+    hub = Hub(load=gated.load, max_waiting_polls=10)
+    hub.adopt([])
+    sockets = [Recorder() for _ in range(100)]
+    starting = [await waiting(socket.deliver(hub, "res", 0)) for socket in sockets]
+    gated.gate.set()
+    async with asyncio.timeout(1):
+        await asyncio.gather(*starting)
+    assert gated.reads == 1
+    assert [(await socket.next()).sequence for socket in sockets] == [3] * 100
+
+
+async def test_a_version_announced_while_its_row_is_read_is_not_lost():
+    gated = GatedStore(Snapshot("res", 3, "three"))
+    hub = Hub(load=gated.load, max_waiting_polls=10)
+    hub.adopt([])
+    socket = Recorder()
+    starting = await waiting(socket.deliver(hub, "res", 0))
+    assert not hub.advance(Snapshot("res", 4, "four"))  # the read has 3
+    gated.gate.set()
+    async with asyncio.timeout(1):
+        await starting
+    assert (await socket.next()).message == "4 four"
+    assert hub.get("res").sequence == 4

@@ -29,7 +29,7 @@ LAYERS = [
         "extras",
     },
     {"hub", "fanout", "conf", "connections"},
-    {"models", "layers", "security", "autobahn_logs", "twisted_writes"},
+    {"models", "markers", "layers", "security", "autobahn_logs", "twisted_writes"},
     {"services", "access", "status"},
     {"reader", "feed", "locks", "updater", "heartbeat"},
     {"runtime", "shutdown", "health", "exposition"},

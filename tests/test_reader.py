@@ -128,7 +128,7 @@ async def test_a_failing_database_is_unavailable_not_a_crash(reader, monkeypatch
     def refused(**kwargs):
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr(services, "resource_snapshot", refused)
+    monkeypatch.setattr(services, "resource_snapshots", refused)
     with pytest.raises(Unavailable) as raised:
         await reader.row("res")
     assert isinstance(raised.value.__cause__, OperationalError)
@@ -142,18 +142,17 @@ async def test_a_closed_reader_refuses(reader):
 
 
 @pytest.mark.parametrize("fast_path", [False, True])
-async def test_comet_gets_503_while_the_database_hangs_before_the_first_read(
+async def test_comet_gets_503_while_the_database_hangs_for_a_resource_not_held(
     selector_settings, monkeypatch, fast_path
 ):
-    """Until its first full read a process must ask the database about every
-    name; while that hangs, clients get 503 with Retry-After, never a hang.
-    (Once synced, the hub answers every name from memory: test_hub.)"""
+    """A process asks the database about every name it does not hold; while
+    that hangs, clients get 503 with Retry-After, never a hang."""
     from selector_app.runtime import close_hub, get_hub
 
     selector_settings(READ_TIMEOUT=0.2)
     hangs = [
+        Hang(monkeypatch, "resource_reread"),
         Hang(monkeypatch, "resource_snapshots"),
-        Hang(monkeypatch, "resource_snapshot"),
     ]
     app = get_asgi_application()
     web = AsgiClient(CometFastPath(app) if fast_path else app)
@@ -171,15 +170,15 @@ async def test_comet_gets_503_while_the_database_hangs_before_the_first_read(
     assert b"try again" in reply.content
 
 
-async def test_a_push_socket_gets_4503_while_the_database_hangs_before_the_first_read(
+async def test_a_push_socket_gets_4503_while_the_database_hangs_for_a_resource_not_held(
     selector_settings, monkeypatch
 ):
     from selector_app.runtime import close_hub, get_hub
 
     selector_settings(READ_TIMEOUT=0.2)
     hangs = [
+        Hang(monkeypatch, "resource_reread"),
         Hang(monkeypatch, "resource_snapshots"),
-        Hang(monkeypatch, "resource_snapshot"),
     ]
     get_hub()
     comm = WebsocketCommunicator(URLRouter(websocket_urlpatterns), "/websocket/res")
@@ -193,3 +192,51 @@ async def test_a_push_socket_gets_4503_while_the_database_hangs_before_the_first
         await comm.disconnect()
         await close_hub()
     assert closed["type"] == "websocket.close" and closed["code"] == 4503
+
+
+async def test_once_synced_a_held_resource_is_served_and_others_get_503(
+    res, selector_settings, monkeypatch
+):
+    """The hub no longer knows every name: while the database hangs, what it
+    holds is served from memory, and a name it does not hold is 503 (it may
+    exist), not 404."""
+    from selector_app.runtime import close_hub, get_hub
+
+    selector_settings(READ_TIMEOUT=0.2, RESYNC_INTERVAL=3600)
+    web = AsgiClient(CometFastPath(get_asgi_application()))
+    hub = get_hub()
+    try:
+        async with asyncio.timeout(5):
+            await hub.synced.wait()
+            assert (await web.get("/comet/res?seq=0")).status_code == 200  # held
+            hang = Hang(monkeypatch, "resource_snapshots")
+            held = await web.get("/comet/res?seq=0")
+            other = await web.get("/comet/elsewhere?seq=0")
+    finally:
+        hang.released.set()
+        await close_hub()
+    assert held.status_code == 200 and held.content.startswith(b"1 ")
+    assert other.status_code == 503 and other["Retry-After"] == "2"
+
+
+async def test_lookups_asked_for_together_are_read_together(reader, monkeypatch):
+    """A thousand clients arriving at once for different resources cost a
+    few queries, not one each queued in the reader's one thread."""
+    from selector_app.models import Resource
+
+    await Resource.objects.abulk_create(
+        Resource(name=f"r{index}", data=str(index)) for index in range(300)
+    )
+    reads = []
+    real = services.resource_snapshots
+
+    def counted(**kwargs):
+        reads.append(len(kwargs["names"]))
+        return real(**kwargs)
+
+    monkeypatch.setattr(services, "resource_snapshots", counted)
+    names = [f"r{index}" for index in range(300)] + ["missing"]
+    async with asyncio.timeout(5):
+        found = await asyncio.gather(*(reader.row(name) for name in names))
+    assert [s and s.data for s in found] == [str(i) for i in range(300)] + [None]
+    assert len(reads) <= 2 and sum(reads) == 301

@@ -140,3 +140,26 @@ def test_a_server_with_the_embedded_updater_is_the_holder(db):
         "web-1:104 (embedded updater) since"
         in status.resource_rows(status.deployment_status())[0][3]
     )
+
+
+def test_with_many_resources_the_status_lists_a_bounded_number(db):
+    """A site with thousands of resources: the published one first, then
+    the first by name, the total, and each process's held count."""
+    from selector_app.models import Resource
+
+    Resource.objects.bulk_create(
+        Resource(name=f"r{index:04d}", data="x") for index in range(150)
+    )
+    Resource.objects.create(name="zz-published", data="y")
+    beat("p", details={"versions": {"r0001": 3}, "held": 4000})
+    beat("u", role="updater", resource="zz-published", state="holding")
+    state = status.deployment_status()
+    names = [resource["name"] for resource in state["resources"]]
+    assert len(names) == status.RESOURCES_SHOWN and names[0] == "zz-published"
+    total = Resource.objects.count()  # with the demo's own `res`
+    assert state["resource_count"] == total > status.RESOURCES_SHOWN
+    [process] = status.process_rows(state)
+    assert "r0001 #3, and 3999 more" in process
+    out = StringIO()
+    call_command("selector_status", stdout=out)
+    assert f"Resources (100 of {total}):" in out.getvalue()

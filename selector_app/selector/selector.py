@@ -141,6 +141,10 @@ class Selector:
             return list(self._callbacks)
         return list(self._select([str(name) for name in names if name is not None]))
 
+    def watched(self, name: object) -> bool:
+        """Whether any active watcher watches `name` (one dictionary look-up)."""
+        return name is not None and str(name) in self._index
+
     def trigger(self, *names: object) -> Selector:
         """Tell the selector these resources may have changed, and run the check.
 

@@ -34,8 +34,11 @@ class Command(BaseCommand):
         self.stdout.write(f"As of {status.format_time(state['now'])}.\n")
         self.stdout.write(f"Server processes ({len(state['processes'])}):")
         self.stdout.write(table(status.PROCESS_COLUMNS, status.process_rows(state)))
-        self.stdout.write("\nResources:")
-        self.stdout.write(table(status.RESOURCE_COLUMNS, status.resource_rows(state)))
+        rows = status.resource_rows(state)
+        count = state["resource_count"]
+        shown = f" ({len(rows)} of {count})" if count > len(rows) else ""
+        self.stdout.write(f"\nResources{shown}:")
+        self.stdout.write(table(status.RESOURCE_COLUMNS, rows))
 
 
 def _dumps(state: dict) -> str:
