@@ -1,4 +1,5 @@
-"""One load-generator process: many WebSocket or long-poll clients on uvloop.
+"""One load-generator process: many WebSocket, long-poll or event-stream
+clients on uvloop.
 
 The clients are plain :class:`asyncio.Protocol` objects with a minimal
 WebSocket framing (and httptools for HTTP), so that one client core can
@@ -295,11 +296,82 @@ class CometClient(asyncio.Protocol):
             self.transport.close()
 
 
+class EventStreamClient(asyncio.Protocol):
+    """W4: ``GET /events`` once; records each event's ``id:``, checks strictly
+    increasing (the data line carries the same sequence)."""
+
+    def __init__(self, stats: Stats, host: str, path: str) -> None:
+        self.stats = stats
+        self.host = host.encode()
+        self.path = path.encode()
+        self.last = 0
+        self.pending = b""
+        self.closing = False
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.transport.write(
+            b"GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (self.path, self.host)
+        )
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as error:
+            self.stats.errors[f"parser: {error}"] += 1
+            self.close()
+
+    def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        self.stats.statuses[status] += 1
+        if status != 200:
+            self.opened.set_exception(ConnectionError(f"HTTP {status}"))
+            self.close()
+        else:
+            self.opened.set_result(None)
+
+    def on_body(self, body: bytes) -> None:
+        now = time.time()
+        data = self.pending + body if self.pending else body
+        start = 0
+        while (end := data.find(b"\n\n", start)) >= 0:
+            if data.startswith(b"id: ", start):
+                self.on_event(int(data[start + 4 : data.find(b"\n", start)]), now)
+            start = end + 2
+        self.pending = data[start:]
+
+    def on_event(self, sequence: int, now: float) -> None:
+        last = self.last
+        if sequence <= last:
+            self.stats.order_errors += 1
+            return
+        if last and sequence != last + 1:
+            self.stats.gaps.append((now, sequence - last - 1))
+        self.last = sequence
+        self.stats.receipt(sequence, now)
+
+    def on_message_complete(self) -> None:
+        if not self.closing:  # the server ended the stream
+            self.stats.disconnects.append(time.time())
+            self.close()
+
+    connection_lost = WebSocketClient.connection_lost  # same attributes, same rule
+
+    def close(self) -> None:
+        if self.transport is not None and not self.closing:
+            self.closing = True
+            self.transport.close()
+
+
 KINDS = {
     "w1": PushClient,
     "w2": CometClient,
     "w3": BidirectionalClient,
     "w6": PushClient,  # one random resource of --resources per socket
+    "w4": EventStreamClient,
 }
 
 

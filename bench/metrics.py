@@ -108,7 +108,7 @@ def summarize(
         "errors": _merge_counts(report["errors"] for report in reports),
         "statuses": _merge_counts(report["statuses"] for report in reports),
     }
-    if workload in ("w1", "w2"):
+    if workload in ("w1", "w2", "w4"):
         result.update(_versions(reports, publish_times, t0, t1, still_open))
     if workload == "w3":
         gaps = [gap for report in reports for gap in report["tick_gaps"]]

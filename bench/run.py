@@ -30,9 +30,12 @@ from .stack import (
 from .tables import markdown
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PATHS = {"w1": "/websocket", "w2": "/comet", "w3": "/bidirectional"}
+PATHS = {"w1": "/websocket", "w2": "/comet", "w3": "/bidirectional", "w4": "/events"}
 #: Connections per load-generator process (one process holds < 20,000 fds).
-PER_PROCESS = {"w1": 10_000, "w2": 5_000, "w3": 5_000}
+PER_PROCESS = {"w1": 10_000, "w2": 5_000, "w3": 5_000, "w4": 10_000}
+#: W4 (event streams) is measured against push sockets in the same run: after
+#: each W4 run, the same configuration and N over W1.
+COMPARED_WITH = {"w4": "w1"}
 
 
 class LoadGenerators:
@@ -346,6 +349,11 @@ PLANS: dict[str, list[tuple[tuple[str, ...], tuple[int, ...], dict]]] = {
         (("daphne1-django", "uvicorn1-django"), (500,), {"window": 20}),
         (("uvicorn1-django-nomw",), (500,), {"window": 20}),
     ],
+    "w4": [
+        # Issue 15: event streams against push sockets, 1 publish a second.
+        (("daphne1", "uvicorn1"), (1000,), {"window": 20}),
+        (("daphne1", "uvicorn1"), (5000,), {"window": 20}),
+    ],
     "w3": [
         (("daphne1", "daphne1-main", "uvicorn1-sansio", "uvicorn1-main"), (1000,), {}),
         (("uvicorn1", "daphne2", "uvicorn2"), (1000,), {}),
@@ -406,6 +414,19 @@ def main(argv: list[str] | None = None) -> None:
             }
         records.append(record)
         print(json.dumps(metrics.headline(record)), flush=True)
+        other = COMPARED_WITH.get(args.workload)
+        if other and "error" not in record:
+            print(f"== {other} {config.name} N={n} (compared)", flush=True)
+            try:
+                compared = run_one(other, config, n, effective, ws)
+            except Exception as error:
+                compared = {"error": f"{type(error).__name__}: {error}"[:2000]}
+            record["compared"] = compared
+            cost, theirs = record.get("us_per_message"), compared.get("us_per_message")
+            record["ratio_to_compared"] = cost / theirs if cost and theirs else None
+            print(
+                json.dumps({"ratio_to_push": record["ratio_to_compared"]}), flush=True
+            )
         out.write_text(
             json.dumps({"machine": metrics.machine(), "runs": records}, indent=1)
         )

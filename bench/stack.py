@@ -55,7 +55,7 @@ class Config:
     publisher: str = "runupdater"  # "embedded", "runupdater", "stock", "self"
     gc_tuning: bool = True
     comet_fast_path: bool = True
-    workloads: tuple[str, ...] = ("w1", "w2", "w3")
+    workloads: tuple[str, ...] = ("w1", "w2", "w3", "w4")
     label: str = ""
     settings: str = "realtime_site.settings"
     ws: str = "websockets"  # uvicorn's --ws

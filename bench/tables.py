@@ -45,6 +45,12 @@ HEADERS = {
         "Redis+pub µs/reply | client CPU | skipped | spread p50/p99/max ms | "
         "latency (last) p50/p99 ms | RSS KiB/conn | valid |"
     ),
+    "w4": (
+        "| config | N | connected | events/s | server CPU | µs/event | "
+        "push µs/frame | / push | Redis+pub µs/event | client CPU | missed | "
+        "spread p50/p99/max ms | "
+        "latency (last) p50/p99 ms | RSS KiB/conn | valid |"
+    ),
     "w3": (
         "| config | N | connected | ticks/s | server CPU | µs/tick | "
         "client CPU | tick gap p50/p99/max ms | echo RTT p50/p99 ms | "
@@ -106,6 +112,12 @@ def row(record: dict, costs: dict | None = None) -> str:
                 _ratio(record, record.get("floor", ""), costs),
                 _ratio(record, record.get("main", ""), costs),
             ]
+        elif workload == "w4":
+            ratio = record.get("ratio_to_compared")
+            common += [
+                _num(record.get("compared", {}).get("us_per_message")),
+                "-" if ratio is None else f"{ratio:.2f}",
+            ]
         cells = [
             *common,
             _num(record["infra_us_per_message"]),
@@ -120,7 +132,7 @@ def row(record: dict, costs: dict | None = None) -> str:
 
 def markdown(records: list[dict]) -> str:
     out = []
-    for workload in ("w1", "w2", "w3"):
+    for workload in ("w1", "w2", "w3", "w4"):
         rows = [record for record in records if record["workload"] == workload]
         if not rows:
             continue

@@ -33,6 +33,9 @@ class Config:
     DEFAULT_RESOURCE: str = "res"
     #: Seconds a long-poll request is held before it is answered with 204.
     LONG_POLL_TIMEOUT: float = 30.0
+    #: Seconds of silence on an event stream (``/events``) before it is sent
+    #: a ``: keep-alive`` comment, so that proxies keep it open.
+    KEEP_ALIVE_INTERVAL: float = 15.0
     #: Held long-poll requests per server process before new ones get 503.
     MAX_HELD_REQUESTS: int = 10_000
     #: The ``Retry-After`` header (seconds) sent with a 503.

@@ -25,10 +25,26 @@ def comet_url(name: str | None = None) -> str:
     return reverse("selector_app:comet-resource", args=[name])
 
 
+def events_url(name: str | None = None) -> str:
+    """``/events`` for the default resource, ``/events/<name>`` for any other."""
+    if name is None or name == get_config().DEFAULT_RESOURCE:
+        return reverse("selector_app:events")
+    return reverse("selector_app:events-resource", args=[name])
+
+
 def websocket_path(name: str | None = None) -> str:
     if name is None or name == get_config().DEFAULT_RESOURCE:
         return f"{prefix()}websocket"
     return f"{prefix()}websocket/{name}"
+
+
+def resource_paths(name: str | None = None) -> dict[str, str]:
+    """The paths of resource ``name`` on each transport client.js knows."""
+    return {
+        "websocket": websocket_path(name),
+        "sse": events_url(name),
+        "comet": comet_url(name),
+    }
 
 
 def bidirectional_path() -> str:

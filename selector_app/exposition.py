@@ -21,6 +21,7 @@ dependency (``pip install django-selector-app[metrics]``).
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 
@@ -47,7 +48,7 @@ PREFIX = "selector_app"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 #: Transports always reported, even at 0, so that alerts and graphs have a
 #: series from the first scrape on.
-TRANSPORTS = ("push", "comet", "bidirectional")
+TRANSPORTS = ("push", "comet", "bidirectional", "events")
 
 
 class SelectorCollector(Collector):
@@ -64,7 +65,7 @@ class SelectorCollector(Collector):
         counts.pop("comet", None)  # a held poll is counted below
         open_ = GaugeMetricFamily(
             f"{PREFIX}_open_connections",
-            "Open sockets of this process, by transport.",
+            "Open sockets and event streams of this process, by transport.",
             labels=["transport"],
         )
         for transport, count in sorted(counts.items()):
@@ -75,6 +76,18 @@ class SelectorCollector(Collector):
             f"{PREFIX}_held_polls",
             "Comet long-polls this process holds, waiting for a publish.",
             value=sum(runtime.hub.waiting_polls for runtime in live),
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_watchers",
+            "Watchers on this process's hubs: held polls, push sockets and event "
+            "streams (each should leave none behind when its client goes).",
+            value=sum(len(runtime.hub.selector.watchers()) for runtime in live),
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_loop_tasks",
+            "Tasks on the event loop serving this scrape: the server's one per "
+            "connection, plus what the app runs (none per open stream or socket).",
+            value=_loop_tasks(),
         )
         yield GaugeMetricFamily(
             f"{PREFIX}_layer_up",
@@ -100,7 +113,8 @@ class SelectorCollector(Collector):
     def _counters(self) -> Iterator[Metric]:
         yield _counter(
             "sent",
-            "Versions sent: frames on sockets, 200 replies for Comet.",
+            "Versions sent: frames on sockets, events on streams, 200 replies "
+            "for Comet.",
             ["transport"],
             {(t,): metrics.sent.get(t, 0) for t in {*TRANSPORTS, *metrics.sent}},
         )
@@ -170,6 +184,13 @@ class SelectorCollector(Collector):
         buckets, total = _buckets(metrics.reread_duration)
         rereads.add_metric([], buckets, total)
         yield rereads
+
+
+def _loop_tasks() -> int:
+    try:
+        return len(asyncio.all_tasks())
+    except RuntimeError:  # scraped outside an event loop (a sync caller)
+        return 0
 
 
 def _counter(

@@ -53,9 +53,9 @@ from django.middleware.security import SecurityMiddleware
 from django.urls import Resolver404, ResolverMatch, get_resolver
 from django.utils.module_loading import import_string
 
-from . import views
+from . import events, views
 from .conf import get_config
-from .protocol import MalformedQuery
+from .protocol import MalformedQuery, Refused
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -70,9 +70,9 @@ IDENTIFICATION_MIDDLEWARE = (
     "django.contrib.auth.middleware.AuthenticationMiddleware",
 )
 
-#: The views served on the event loop: Comet, the health endpoint and the
-#: metrics endpoint.
-FAST_VIEWS = (views.comet, views.health, views.prometheus_metrics)
+#: The views served on the event loop: Comet, event streams, the health
+#: endpoint and the metrics endpoint.
+FAST_VIEWS = (views.comet, views.events, views.health, views.prometheus_metrics)
 
 #: How many Comet paths the fast path remembers the resolution of, and the
 #: longest it remembers: a resource's path is short, and a client sending
@@ -122,6 +122,9 @@ class CometFastPath:
             return
         else:
             request.resolver_match = match
+            if match.func is views.events:
+                await self._stream(request, match, receive, send)
+                return
             response = await self._respond(request, match, receive)
             if response is None:
                 return  # the client went away while the request was held
@@ -181,6 +184,52 @@ class CometFastPath:
         if match.func is views.prometheus_metrics:
             return config.METRICS_PERMISSION is not None
         return config.AUTHORIZE is not None
+
+    async def _stream(
+        self, request: ASGIRequest, match: ResolverMatch, receive: Receive, send: Send
+    ) -> None:
+        """Serve an event stream (:mod:`selector_app.events`), or the response
+        that refuses it (400, 403, 404, 503) like Comet's."""
+        security = self.security
+        try:
+            response = security.process_request(request) if security else None
+            if response is None:
+                response = await self._open_stream(request, match, receive, send)
+                if response is None:
+                    return  # streamed until the end
+                if security:
+                    response = security.process_response(request, response)
+        except Exception as error:
+            response = await _exception_response(request, error)
+        await _send_response(response, send)
+
+    async def _open_stream(
+        self, request: ASGIRequest, match: ResolverMatch, receive: Receive, send: Send
+    ) -> HttpResponse | None:
+        """Stream, and return ``None`` once it has ended; or the refusal to
+        send instead. Only what comes before the headers may raise."""
+        config = get_config()
+        if config.AUTHORIZE is not None:
+            for middleware in self.identification:
+                middleware.process_request(request)
+        name = match.kwargs.get("name") or config.DEFAULT_RESOURCE
+        try:
+            cursor = await events.check_stream(request, name, config)
+            headers = events.stream_headers()
+            if self.security:
+                headers = self.security.process_response(request, headers)
+            events.try_open(config)
+        except Refused as error:
+            return views.refusal(error)
+        try:
+            await events.serve(
+                request, name, cursor, receive, send, _header_list(headers)
+            )
+        except Exception:
+            # After the headers nothing else can be answered: the stream ends
+            # (the server closes the connection) and the log says why.
+            logger.exception("The event stream of %s failed.", request.path)
+        return None
 
     async def _respond_unless_gone(
         self, request: ASGIRequest, match: ResolverMatch, receive: Receive
@@ -276,6 +325,18 @@ async def _send_response(response: HttpResponse, send: Send) -> None:
         raise TypeError("CometFastPath sends complete responses only")
     if not response.has_header("Content-Length"):
         response.headers["Content-Length"] = str(len(response.content))
+    await send(
+        {
+            "type": "http.response.start",
+            "status": response.status_code,
+            "headers": _header_list(response),
+        }
+    )
+    await send({"type": "http.response.body", "body": response.content})
+
+
+def _header_list(response: HttpResponse) -> list[tuple[bytes, bytes]]:
+    """A response's headers and cookies as ASGI wants them."""
     headers = [
         (name.encode("ascii"), value.encode("latin1"))
         for name, value in response.items()
@@ -284,11 +345,4 @@ async def _send_response(response: HttpResponse, send: Send) -> None:
         (b"Set-Cookie", cookie.output(header="").encode("ascii").strip())
         for cookie in response.cookies.values()
     )
-    await send(
-        {
-            "type": "http.response.start",
-            "status": response.status_code,
-            "headers": headers,
-        }
-    )
-    await send({"type": "http.response.body", "body": response.content})
+    return headers

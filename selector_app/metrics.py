@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .protocol import Snapshot
 
-#: Versions sent, by transport: frames on sockets, 200 replies for Comet.
+#: Versions sent, by transport: frames on sockets, events on event streams,
+#: 200 replies for Comet.
 sent: Counter[str] = Counter()
 #: Comet replies by HTTP status.
 comet_replies: Counter[int] = Counter()
@@ -111,10 +112,11 @@ def quantile(bounds: tuple[float, ...], counts: list[int], q: float) -> float | 
     return bounds[-1]
 
 
-#: Publish-to-delivery latency by transport (``push``, ``comet``).
+#: Publish-to-delivery latency by transport (``push``, ``comet``, ``events``).
 delivery: dict[str, Histogram] = {
     "push": Histogram(LATENCY_BUCKETS),
     "comet": Histogram(LATENCY_BUCKETS),
+    "events": Histogram(LATENCY_BUCKETS),
 }
 #: How long each re-read of the rows took.
 reread_duration = Histogram(REREAD_BUCKETS)

@@ -95,6 +95,7 @@ RULES: dict[str, Rule] = {
     "BASE_TEMPLATE": name(),
     "DEFAULT_RESOURCE": name(),
     "LONG_POLL_TIMEOUT": seconds(),
+    "KEEP_ALIVE_INTERVAL": seconds(),
     "MAX_HELD_REQUESTS": count(1),
     "RETRY_AFTER": count(0),
     "DRAIN_TIMEOUT": seconds(zero=True),

@@ -67,13 +67,7 @@ class DaphneSocket:
     def unsent_bytes(self) -> int | None:
         """Bytes sent to this socket that Twisted still holds: what the client
         has not read beyond the kernel's buffers. ``None`` if unknown."""
-        transport = getattr(self.protocol, "transport", None)
-        # Twisted's FileDescriptor has no public counterpart of these.
-        try:
-            buffered = len(transport.dataBuffer) - transport.offset
-            return buffered + transport._tempDataLen
-        except (AttributeError, TypeError):
-            return None
+        return unsent_bytes(getattr(self.protocol, "transport", None))
 
     def waiting_frames(self) -> int:
         """Frames Daphne has read from the client that the application has
@@ -113,9 +107,45 @@ class DaphneSocket:
         return True
 
 
-def daphne_socket(send: Callable[..., Any]) -> DaphneSocket | None:
-    """The Daphne socket behind an application's ``send``; ``None`` when the
-    server is not Daphne or ``send`` is wrapped beyond recognition."""
+def unsent_bytes(transport: Any) -> int | None:
+    """Bytes a Twisted TCP ``transport`` still holds: what the client has not
+    read beyond the kernel's buffers. ``None`` if unknown."""
+    # Twisted's FileDescriptor has no public counterpart of these.
+    try:
+        buffered = len(transport.dataBuffer) - transport.offset
+        return buffered + transport._tempDataLen
+    except (AttributeError, TypeError):
+        return None
+
+
+class DaphneRequest:
+    """Daphne's HTTP request (a Twisted ``Request``) behind a streamed response.
+
+    Daphne writes each body chunk to Twisted at once, however long the client
+    does not read: an event stream measures what is left (:meth:`unsent_bytes`)
+    and drops a client that leaves too much (:meth:`drop`).
+    """
+
+    __slots__ = ("protocol",)
+
+    def __init__(self, protocol: Any) -> None:
+        self.protocol = protocol
+
+    def unsent_bytes(self) -> int | None:
+        return unsent_bytes(getattr(self.protocol, "transport", None))
+
+    def drop(self) -> None:
+        """Close the connection now, unsent bytes and all: Daphne then tells
+        the application ``http.disconnect``."""
+        transport = getattr(self.protocol, "transport", None)
+        abort = getattr(transport, "abortConnection", None)
+        if abort is not None:
+            abort()
+
+
+def _daphne_protocol(send: Callable[..., Any]) -> Any:
+    """Daphne's protocol object behind an application's ``send``; ``None`` when
+    the server is not Daphne or ``send`` is wrapped beyond recognition."""
     # Channels' session middleware wraps send in a method of an object that
     # keeps the original as ``real_send`` (AuthMiddlewareStack does this).
     for _ in range(8):
@@ -128,12 +158,27 @@ def daphne_socket(send: Callable[..., Any]) -> DaphneSocket | None:
     server = getattr(send.func, "__self__", None)
     if type(server).__module__ != DAPHNE_SERVER_MODULE:
         return None
-    protocol = send.args[0]
-    if not all(
+    return send.args[0]
+
+
+def daphne_socket(send: Callable[..., Any]) -> DaphneSocket | None:
+    """The Daphne socket behind an application's ``send``; ``None`` when the
+    server is not Daphne or ``send`` is wrapped beyond recognition."""
+    protocol = _daphne_protocol(send)
+    if protocol is None or not all(
         hasattr(protocol, name) for name in ("sendCloseFrame", "state", "transport")
     ):
         return None
     return DaphneSocket(protocol)
+
+
+def daphne_request(send: Callable[..., Any]) -> DaphneRequest | None:
+    """The Daphne HTTP request behind an application's ``send``; ``None`` when
+    the server is not Daphne."""
+    protocol = _daphne_protocol(send)
+    if protocol is None or not hasattr(protocol, "transport"):
+        return None
+    return DaphneRequest(protocol)
 
 
 def offers_denial_response(scope: dict[str, Any]) -> bool:

@@ -8,6 +8,8 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("comet", views.comet, name="comet"),
     path("comet/<slug:name>", views.comet, name="comet-resource"),
+    path("events", views.events, name="events"),
+    path("events/<slug:name>", views.events, name="events-resource"),
     path("health", views.health, name="health"),
     path("metrics", views.prometheus_metrics, name="metrics"),
 ]

@@ -13,6 +13,8 @@ from django.views.decorators.http import require_safe
 from . import endpoints, metrics
 from .access import authorize_request, may_read_metrics
 from .conf import Config, get_config
+from .events import check_stream
+from .events_django import streaming_response
 from .health import process_health
 from .protocol import Refused, parse_cursor, parse_query
 from .runtime import get_hub
@@ -81,6 +83,24 @@ async def _comet(
 
 @csrf_exempt  # read-only: other methods get 405, not CSRF's 403
 @require_safe
+async def events(request: HttpRequest, name: str | None = None) -> HttpResponse:
+    """``GET /events[/<name>]``: a Server-Sent Events stream.
+
+    ``CometFastPath`` serves it at the ASGI level (selector_app/events.py),
+    where a stream costs no thread and no task of its own; this view is
+    Django's path, for sites without the fast path.
+    """
+    config = get_config()
+    name = name or config.DEFAULT_RESOURCE
+    try:
+        cursor = await check_stream(request, name, config)
+        return streaming_response(request, name, cursor, config)
+    except Refused as error:
+        return refusal(error)
+
+
+@csrf_exempt  # read-only: other methods get 405, not CSRF's 403
+@require_safe
 async def health(request: HttpRequest) -> HttpResponse:
     """``GET health``: 200 when this process should get clients, else 503
     with the reason (JSON either way). Served on the event loop by
@@ -128,6 +148,8 @@ def page_context() -> dict[str, object]:
         "base_template": config.BASE_TEMPLATE,
         "resource": config.DEFAULT_RESOURCE,
         "comet_url": endpoints.comet_url(),
+        "events_url": endpoints.events_url(),
+        "paths": endpoints.resource_paths(),
         "websocket_path": endpoints.websocket_path(),
         "bidirectional_path": endpoints.bidirectional_path(),
     }

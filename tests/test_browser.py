@@ -24,7 +24,7 @@ from tests.support.server import ServerProcess, manage, project_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
 
-PANELS = ("comet", "websocket", "bidirectional")
+PANELS = ("comet", "websocket", "sse", "bidirectional")
 
 # Both resource panels at once, and only once they agree on a sequence newer
 # than ``after``: the snapshot a user would see by looking at the two panels.
@@ -120,6 +120,7 @@ def test_bidirectional_panel_ticks_and_echoes(demo_server, page):
     check_bidirectional_ticks_and_echoes(page)
 
 
+@pytest.mark.timeout(120)
 def test_panels_show_a_restart_and_resume_without_a_reload(tmp_path, page):
     env = project_env(DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
     manage("migrate", "-v0", env=env)
@@ -143,19 +144,24 @@ def test_panels_show_a_restart_and_resume_without_a_reload(tmp_path, page):
         # Same port, same database: the sequence carries on from where it was.
         server = ServerProcess(env, tmp_path / "server.log", port=server.port).start()
         for panel in PANELS:
-            # The page retries every 2 s.
+            # The bidirectional panel retries every 2 s; the resource panels
+            # back off exponentially with full jitter (client.js): after the
+            # seconds this restart takes, the next try may be up to 16 s away.
             expect(state(page, panel)).to_have_attribute(
-                "data-state", "live", timeout=5_000
+                "data-state", "live", timeout=35_000
             )
         resumed = agreeing_panels(page, after=before, timeout=5_000)
         connected = page.locator("#bidirectional_log li.note").filter(
             has_text=re.compile(r"^connected$")
         )
-        expect(connected).to_have_count(2)
         first_ticks = page.locator("#bidirectional_log li.tick").filter(
             has_text=re.compile(r"^server tick #1$")
         )
         expect(first_ticks).to_have_count(2, timeout=3_000)
+        # Once before and at least once after: a reconnect that lands while
+        # the old process still drains is accepted and closed 1012 (Daphne
+        # refuses no handshake with a status), which the panel logs too.
+        assert connected.count() >= 2
         save_screenshot(page, "after-reconnect.png")
     finally:
         server.stop()

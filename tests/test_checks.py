@@ -188,6 +188,7 @@ WRONG = {
     "BASE_TEMPLATE": ["", None, 42],
     "DEFAULT_RESOURCE": ["", 1],
     "LONG_POLL_TIMEOUT": ["abc", 0, -1, True, None],
+    "KEEP_ALIVE_INTERVAL": [0, -1, "15", None],
     "MAX_HELD_REQUESTS": [-5, 0, 1.5, "10", False],
     "RETRY_AFTER": [-1, "2", 2.5],
     "DRAIN_TIMEOUT": [-0.1, "5"],

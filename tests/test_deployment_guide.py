@@ -336,3 +336,29 @@ async def test_the_demo_behind_the_guides_nginx(behind_nginx):
         ) as socket_:
             first_frame, second_frame = await socket_.recv(), await socket_.recv()
     assert int(second_frame.split(" ", 1)[0]) > int(first_frame.split(" ", 1)[0])
+
+
+async def test_event_streams_pass_through_the_guides_nginx_unbuffered(behind_nginx):
+    """location /events: each event reaches the client as it is published
+    (a buffering proxy would hold them back), ``Last-Event-ID`` gets through."""
+    https, _ = behind_nginx
+    base = f"https://127.0.0.1:{https}"
+    async with httpx.AsyncClient(base_url=base, verify=False, timeout=10) as client:
+        async with asyncio.timeout(10), client.stream("GET", "/events") as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            ids = []
+            async for line in stream.aiter_lines():
+                if line.startswith("id: "):
+                    ids.append(int(line[4:]))
+                    if len(ids) == 3:  # the updater publishes once a second
+                        break
+        assert ids == list(range(ids[0], ids[0] + 3))
+        headers = {"Last-Event-ID": str(ids[-1])}
+        async with (
+            asyncio.timeout(10),
+            client.stream("GET", "/events", headers=headers) as stream,
+        ):
+            async for line in stream.aiter_lines():
+                if line.startswith("id: "):
+                    assert int(line[4:]) > ids[-1]
+                    break

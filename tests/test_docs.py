@@ -174,10 +174,11 @@ def test_the_sqlite_options_block_is_what_the_demo_uses():
     }
 
 
-def test_the_live_panels_block_renders_four_panels():
+def test_the_live_panels_block_renders_five_panels():
     request = RequestFactory().get("/")
     html = Template(doc_block("embedding/panels")).render(Context({"request": request}))
-    assert html.count("data-live=") == 4
+    assert html.count("data-live=") == 5
+    assert 'data-live="sse" data-url="/events/notes"' in html
     assert 'data-live="comet" data-url="/comet/notes"' in html
     assert "WebSocket: Today's prices" in html and "live.js" in html
 

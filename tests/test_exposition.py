@@ -13,7 +13,9 @@ from realtime_site.asgi import application
 from selector_app import metrics
 from selector_app.fastpath import CometFastPath
 from selector_app.services import aresource_publish
+from selector_app.shutdown import get_connections
 from tests.support.asgi import AsgiClient
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.usefixtures("res", "hub")
 
@@ -138,3 +140,28 @@ async def test_comet_replies_and_refusals_are_counted():
     assert samples["selector_app_comet_replies_total", (("status", "400"),)] == 1
     assert samples["selector_app_refusals_total", (("reason", "InvalidCursor"),)] == 1
     assert samples["selector_app_sent_total", (("transport", "comet"),)] == 1
+
+
+async def test_event_streams_are_counted_and_leave_no_watcher():
+    before = await scrape()
+    assert before["selector_app_open_connections", (("transport", "events"),)] == 0
+    exchange, task = client().start("GET", "/events?seq=1")
+    await until(lambda: get_connections().count("events") == 1)
+    during = await scrape()
+    assert during["selector_app_open_connections", (("transport", "events"),)] == 1
+    assert (
+        during["selector_app_watchers", ()] == before["selector_app_watchers", ()] + 1
+    )
+    await aresource_publish(name="res", data="news")
+    await until(lambda: any(b"id: 2\n" in m.get("body", b"") for m in exchange.sent))
+    exchange.disconnect()
+    await task
+    after = await scrape()
+    assert after["selector_app_sent_total", (("transport", "events"),)] == 1
+    latency = (
+        "selector_app_delivery_latency_seconds_count",
+        (("transport", "events"),),
+    )
+    assert after[latency] == 1
+    assert after["selector_app_open_connections", (("transport", "events"),)] == 0
+    assert after["selector_app_watchers", ()] == before["selector_app_watchers", ()]

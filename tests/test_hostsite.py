@@ -210,6 +210,28 @@ async def test_comet_serves_the_staff_user_it_allows(authorizing_host):
         assert (await http.get("/live/comet/no-such-notes")).status_code == 404
 
 
+async def test_event_streams_refuse_alike_and_serve_the_staff_user(authorizing_host):
+    """The hook on /events, through Django's handler and the fast path."""
+    server, _ = authorizing_host
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        known = await http.get("/live/events/staff-notes")
+        unknown = await http.get("/live/events/no-such-notes")
+        assert known.status_code == unknown.status_code == 403
+        assert known.text == unknown.text == f"{REFUSAL}\n"
+        await sign_in(http)
+        async with (
+            asyncio.timeout(10),
+            http.stream("GET", "/live/events/staff-notes") as stream,
+        ):
+            assert stream.status_code == 200
+            lines = []
+            async for line in stream.aiter_lines():
+                lines.append(line)
+                if line.startswith("data: "):
+                    break
+    assert lines == ["retry: 2000", "", "id: 1", "data: 1 for staff"]
+
+
 async def test_the_push_socket_closes_4403_or_serves_the_staff_user(
     authorizing_host,
 ):

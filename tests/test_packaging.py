@@ -97,6 +97,8 @@ def test_the_wheel_carries_templates_static_files_migrations_and_types(wheel):
         "selector_app/templates/selector_app/index.html",
         "selector_app/templates/selector_app/panels/websocket.html",
         "selector_app/static/selector_app/live.js",
+        "selector_app/static/selector_app/client.js",
+        "selector_app/templates/selector_app/panels/sse.html",
         "selector_app/migrations/0001_initial.py",
         "selector_app/templatetags/live_panels.py",
         "selector_app/selector/selector.py",

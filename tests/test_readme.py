@@ -157,7 +157,7 @@ def readme_demo(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_the_curl_session(readme_demo):
-    [session] = [block for block in blocks("console") if "$ curl" in block]
+    [session] = [block for block in blocks("console") if "$ curl '" in block]
     typed = [line[2:] for line in session.splitlines() if line.startswith("$ ")]
     assert len(typed) == 2
     shown = [
@@ -170,6 +170,24 @@ def test_the_curl_session(readme_demo):
     assert first[0].isdigit() and len(first[1]) == 1024
     # "held until sequence 2 is published": whatever it is now, it is not 1.
     assert second[0].isdigit() and second[0] != "1" and len(second[1]) == 1024
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_the_event_stream_session_prints_an_event_a_second(readme_demo):
+    [session] = [block for block in blocks("console") if "$ curl -N" in block]
+    [typed] = [line[2:] for line in session.splitlines() if line.startswith("$ ")]
+    shown = subprocess.run(
+        f"timeout 3.5 {typed}", shell=True, capture_output=True, text=True
+    ).stdout  # curl -N streams until it is stopped: 3.5 s of it
+    assert shown.startswith("retry: 2000\n\n")
+    events = [block.splitlines() for block in shown.split("\n\n")[1:] if block]
+    ids = [int(lines[0].removeprefix("id: ")) for lines in events]
+    # The current version at once, then one a second.
+    assert 3 <= len(ids) <= 5 and ids == list(range(ids[0], ids[0] + len(ids)))
+    for event_id, (_, data) in zip(ids, events, strict=True):
+        sequence, text = data.removeprefix("data: ").split(" ", 1)
+        assert int(sequence) == event_id and len(text) == 1024
 
 
 def answer_prompts(command: str, cwd: Path, answers: list[tuple[str, str]]) -> str:

@@ -35,8 +35,10 @@ def test_panels_follow_the_mount_prefix(settings):
 
 
 def test_an_unknown_transport_is_a_clear_template_error():
-    with pytest.raises(TemplateSyntaxError, match="must be one of websocket, comet"):
-        render('{% live_panel "res" transport="sse" %}')
+    with pytest.raises(
+        TemplateSyntaxError, match="must be one of websocket, comet, sse"
+    ):
+        render('{% live_panel "res" transport="pigeon" %}')
 
 
 def test_titles_from_variables_are_escaped():

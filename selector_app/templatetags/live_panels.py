@@ -4,6 +4,7 @@
 <head>... {% live_assets %} ...</head>
 {% live_panel "res" %}                      {# WebSocket push #}
 {% live_panel "prices" transport="comet" %} {# long-polling #}
+{% live_panel "prices" transport="sse" %}   {# Server-Sent Events #}
 {% live_panel transport="bidirectional" %}  {# echo and tick #}
 """
 
@@ -19,16 +20,20 @@ from .. import endpoints
 
 register = template.Library()
 
-TRANSPORTS = ("websocket", "comet", "bidirectional")
+TRANSPORTS = ("websocket", "comet", "sse", "bidirectional")
 
 
 @register.simple_tag
 def live_assets() -> SafeString:
-    """The panels' stylesheet and script (served from this site, no CDN)."""
+    """The panels' stylesheet and script (served from this site, no CDN);
+    the script imports client.js from the URL it is given (hashed names of
+    ``ManifestStaticFilesStorage`` included)."""
     return format_html(
-        '<link rel="stylesheet" href="{}">\n<script src="{}" defer></script>',
+        '<link rel="stylesheet" href="{}">\n'
+        '<script src="{}" defer data-client="{}"></script>',
         static("selector_app/live.css"),
         static("selector_app/live.js"),
+        static("selector_app/client.js"),
     )
 
 
@@ -43,8 +48,11 @@ def live_panel(
             f"not {transport!r}."
         )
     context: dict[str, object] = {"title": title or (name or "")}
+    context["paths"] = endpoints.resource_paths(name)
     if transport == "comet":
         context["url"] = endpoints.comet_url(name)
+    elif transport == "sse":
+        context["url"] = endpoints.events_url(name)
     elif transport == "websocket":
         context["path"] = endpoints.websocket_path(name)
     else:

@@ -118,7 +118,7 @@ def wait_until_live(page, *, timeout: float = 10_000) -> None:
 
 
 def capture_docs_screenshot(path: Path) -> None:
-    """Start the demo, let all three panels go live, and save a small PNG."""
+    """Start the demo, let all the panels go live, and save a small PNG."""
     from playwright.sync_api import expect, sync_playwright
 
     from tests.support.server import ServerProcess, manage, project_env

@@ -1,41 +1,82 @@
 // Live panels for selector_app. Plain JavaScript, no dependencies.
 //
-// Every element with a data-live attribute ("comet", "websocket" or
+// Every element with a data-live attribute ("comet", "websocket", "sse" or
 // "bidirectional") becomes a panel. Endpoint paths come from the server's URL
-// configuration (data-url / data-path), so the app works under any prefix.
-// Each panel shows its connection state and reconnects 2 s after a failure,
-// like Async::Selector's example page.
+// configuration (data-* attributes), so the app works under any prefix. Each
+// panel shows its connection state and reconnects by itself; the resource
+// panels follow their resource with client.js, an ES module loaded with
+// import(), which falls back to another transport when theirs is unavailable
+// and says which one is in use.
 (function () {
   "use strict";
 
+  // The bidirectional panel reconnects 2 s after a failure, like PAGI's
+  // example page; the resource panels use client.js (back-off with jitter,
+  // fallback across transports, resuming from their cursor).
   var RECONNECT_BACKOFF = 2000;
   var MAX_LOG_LINES = 200;
+  var TRANSPORT_NAMES = { websocket: "WebSocket", sse: "Server-Sent Events", comet: "Comet" };
   var STATE_TEXT = {
     connecting: "connecting\u2026",
     live: "live",
     disconnected: "disconnected \u2014 retrying every 2 s"
   };
+  // Where client.js is: the script tag says (live_assets), else next to us.
+  var script = document.currentScript;
+  var clientUrl = script && (script.dataset.client || new URL("client.js", script.src).href);
 
   function part(panel, role) {
     return panel.querySelector('[data-role="' + role + '"]');
   }
 
-  function setState(panel, state) {
+  function setState(panel, state, text) {
     var el = part(panel, "state");
-    if (el.dataset.state !== state) {
+    text = text || STATE_TEXT[state];
+    if (el.dataset.state !== state || el.textContent !== text) {
       el.dataset.state = state;
-      el.textContent = STATE_TEXT[state];
+      el.textContent = text;
     }
     panel.dataset.state = state;
   }
 
-  // "<sequence> <data>": split at the first space only.
-  function show(panel, message) {
-    var space = message.indexOf(" ");
-    var sequence = message.slice(0, space);
-    part(panel, "sequence").textContent = sequence;
-    part(panel, "data").value = message.slice(space + 1);
-    return sequence;
+  // What a resource panel says: the transport in use, and what happens next.
+  function describe(state, info) {
+    var over = TRANSPORT_NAMES[info.transport] || info.transport;
+    if (state === "live") {
+      return ["live", "live over " + over];
+    }
+    if (state === "retrying") {
+      var seconds = (info.delay / 1000).toFixed(1);
+      return ["disconnected", "disconnected \u2014 retrying in " + seconds + " s"];
+    }
+    if (state === "stopped") {
+      return ["stopped", "stopped: " + info.reason];
+    }
+    return ["connecting", "connecting over " + over + "\u2026"];
+  }
+
+  function startResource(panel, transport, client) {
+    var paths = {
+      websocket: panel.dataset.websocket || panel.dataset.path,
+      sse: panel.dataset.sse,
+      comet: panel.dataset.comet || panel.dataset.url
+    };
+    panel.subscription = client.subscribe(
+      null,
+      function (version) {
+        part(panel, "sequence").textContent = String(version.sequence);
+        part(panel, "data").value = version.data;
+      },
+      {
+        transport: transport,
+        paths: paths,
+        onState: function (state, info) {
+          var shown = describe(state, info);
+          panel.dataset.transport = info.transport;
+          setState(panel, shown[0], shown[1]);
+        }
+      }
+    );
   }
 
   function socketUrl(path) {
@@ -43,38 +84,8 @@
     return scheme + window.location.host + path;
   }
 
-  function startComet(panel) {
-    var url = panel.dataset.url;
-    var sequence = "0";
-    function poll() {
-      fetch(url + "?seq=" + encodeURIComponent(sequence), { cache: "no-store" })
-        .then(function (response) {
-          if (response.status === 204) {
-            setState(panel, "live");
-            return poll();
-          }
-          if (response.status !== 200) {
-            throw new Error("HTTP " + response.status);
-          }
-          return response.text().then(function (message) {
-            sequence = show(panel, message);
-            setState(panel, "live");
-            poll();
-          });
-        })
-        .catch(function () {
-          setState(panel, "disconnected");
-          setTimeout(poll, RECONNECT_BACKOFF);
-        });
-    }
-    poll();
-  }
-
   function connect(panel, onOpen, onMessage) {
-    // Resolves a fresh URL on every attempt (a resource panel resumes from
-    // its cursor); returns nothing: reconnection is the panel's business.
-    var url = socketUrl(panel.dataset.path + (panel.cursor ? panel.cursor() : ""));
-    var ws = new WebSocket(url);
+    var ws = new WebSocket(socketUrl(panel.dataset.path));
     ws.onopen = function () {
       setState(panel, "live");
       if (onOpen) {
@@ -90,16 +101,6 @@
         connect(panel, onOpen, onMessage);
       }, RECONNECT_BACKOFF);
     };
-  }
-
-  function startWebsocket(panel) {
-    var sequence = "";
-    panel.cursor = function () {
-      return sequence ? "?seq=" + sequence : "";
-    };
-    connect(panel, null, function (message) {
-      sequence = show(panel, message);
-    });
   }
 
   function startBidirectional(panel) {
@@ -137,26 +138,36 @@
     });
   }
 
-  var starters = {
-    comet: startComet,
-    websocket: startWebsocket,
-    bidirectional: startBidirectional
-  };
+  var resourceTransports = { comet: "comet", websocket: "websocket", sse: "sse" };
 
-  function start() {
+  function start(client) {
     var panels = document.querySelectorAll("[data-live]");
     for (var i = 0; i < panels.length; i++) {
-      var starter = starters[panels[i].dataset.live];
-      if (starter && !panels[i].dataset.started) {
-        panels[i].dataset.started = "1";
-        starter(panels[i]);
+      var panel = panels[i];
+      var kind = panel.dataset.live;
+      if (panel.dataset.started) {
+        continue;
+      }
+      if (kind === "bidirectional") {
+        panel.dataset.started = "1";
+        startBidirectional(panel);
+      } else if (resourceTransports[kind] && client) {
+        panel.dataset.started = "1";
+        startResource(panel, resourceTransports[kind], client);
       }
     }
   }
 
+  function load() {
+    start(null); // the bidirectional panel needs no module
+    import(clientUrl).then(start, function (error) {
+      console.error("selector_app: could not load client.js", error);
+    });
+  }
+
   if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", start);
+    document.addEventListener("DOMContentLoaded", load);
   } else {
-    start();
+    load();
   }
 })();
