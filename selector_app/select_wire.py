@@ -120,7 +120,7 @@ def parse_control(text: str | None) -> Control:
 def _frame_cursor(name: str, cursor: object) -> int:
     if type(cursor) is not int or cursor < 0 or cursor >= 10**18:
         raise InvalidCursor(
-            f"The cursor of {name!r} must be an integer from 0 to 18 digits."
+            f"The cursor of {name!r} must be a whole number from 0 (18 digits at most)."
         )
     return cursor
 
