@@ -200,4 +200,6 @@ def page_context() -> dict[str, object]:
         "paths": endpoints.resource_paths(),
         "websocket_path": endpoints.websocket_path(),
         "bidirectional_path": endpoints.bidirectional_path(),
+        "grid": config.GRID_RESOURCES,
+        "select_paths": endpoints.select_paths(),
     }
