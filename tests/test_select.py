@@ -127,6 +127,7 @@ async def test_comet_select_holds_until_one_moves(hub):
 @pytest.mark.usefixtures("grid")
 async def test_the_hook_is_asked_for_every_resource(selector_settings, hub):
     selector_settings(AUTHORIZE="tests.test_access.can_read")
+    asked.clear()
     reply = await fast().get("/select?r=res&r=a")
     assert reply.status_code == 403 and reply.content.decode() == REASON + "\n"
     assert [name for _, name in asked] == ["res", "a"]
