@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.support.browser import VIEWPORT, PageRecorder, save_screenshot
+from tests.support.docs import doc_block, replace
 from tests.support.server import ServerProcess, manage, project_env
 from tests.test_browser_events import blocking_server
 
@@ -109,3 +110,27 @@ def test_subscribe_many_watches_and_unwatches_on_the_open_socket(env, tmp_path, 
     for name in ("cell-1", "cell-2", "cell-3"):
         sequences = [sequence for seen, sequence in got if seen == name]
         assert sequences == sorted(set(sequences)), (name, sequences)
+
+
+def test_the_embedding_guides_subscribe_many_block(env, tmp_path, page):
+    """The guide's block, run as a module on the demo page, with the demo's
+    grid resources for its names and the demo's mount point."""
+    block = doc_block("embedding/client-many")
+    for placeholder, value in [
+        ('"/live/"', '"/"'),
+        ("prices: 0", '"cell-1": 0'),
+        ("news: 0", '"cell-2": 0'),
+        ("weather: 0", '"cell-3": 0'),
+        ('["news"]', '["cell-2"]'),
+    ]:
+        block = replace(block, placeholder, value)
+    server = ServerProcess(env, tmp_path / "server.log").start()
+    try:
+        page.goto(server.url + "/")
+        said = page.expect_console_message(
+            lambda message: message.text.startswith("cell-3 is at "), timeout=15_000
+        )
+        with said:
+            page.add_script_tag(content=block, type="module")
+    finally:
+        server.stop()
