@@ -455,22 +455,33 @@ class Hub:
         hub does not hold (together, each once for every caller), and return
         their versions in order. :class:`UnknownResource` names every one
         the store does not have."""
-        found = await asyncio.gather(
-            *(self._against(name, cursor) for name, cursor in cursors.items()),
-            return_exceptions=True,
-        )
+        # Held ones without I/O; the others' reads together (a task each,
+        # for the moment of the read only).
+        found: dict[str, Snapshot | BaseException | None] = {
+            name: snapshot
+            if (snapshot := self._snapshots.get(name)) and cursor <= snapshot.sequence
+            else None
+            for name, cursor in cursors.items()
+        }
+        slow = [name for name, snapshot in found.items() if snapshot is None]
+        if slow:
+            results = await asyncio.gather(
+                *(self._against(name, cursors[name]) for name in slow),
+                return_exceptions=True,
+            )
+            found.update(zip(slow, results, strict=True))
         unknown = [
-            name
-            for name, item in zip(cursors, found, strict=True)
-            if isinstance(item, UnknownResource)
+            name for name, item in found.items() if isinstance(item, UnknownResource)
         ]
         if unknown:
             listed = ", ".join(repr(name[:100]) for name in unknown[:10])
             raise UnknownResource(f"There is no resource named {listed}.")
-        for item in found:
-            if isinstance(item, BaseException):
-                raise item
-        return found  # type: ignore[return-value]
+        snapshots = []
+        for item in found.values():
+            if not isinstance(item, Snapshot):
+                raise item  # type: ignore[misc]  # Unavailable, or a bug
+            snapshots.append(item)
+        return snapshots
 
     def hold(self, snapshots: Iterable[Snapshot]) -> None:
         """Hold these versions again (one may have been dropped while

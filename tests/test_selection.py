@@ -169,6 +169,24 @@ async def test_resources_are_loaded_once_on_watch_and_let_go_after_unwatch():
     assert hub.get("a") is None and hub.sequences() == {}
 
 
+async def test_a_resource_dropped_while_another_loads_is_held_again():
+    store = Store("a", "b")
+    hub = new_hub(store, cache=0)
+    await hub.aget("a")  # held, watched by nobody
+    store.gate.clear()
+    socket = Socket()
+    selecting = asyncio.create_task(socket.select(hub, {"a": 0, "b": 0}))
+    await settle()
+    hub.sweep()  # a re-read meanwhile: nobody watches `a`, and the cache is 0
+    assert hub.get("a") is None
+    store.gate.set()
+    async with asyncio.timeout(1):
+        await selecting
+    assert sorted(socket.sent) == [("a", 1), ("b", 1)]
+    assert hub.get("a") is not None and hub.get("b") is not None
+    assert publish(hub, store, "a") == 2 and socket.sent[-1] == ("a", 2)
+
+
 async def test_a_long_poll_answers_all_that_differ_at_once_or_when_one_moves():
     store = Store("a", "b", "c")
     hub = new_hub(store)
