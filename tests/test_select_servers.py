@@ -8,6 +8,7 @@ is refused by name."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 from collections import defaultdict
@@ -15,7 +16,7 @@ from collections import defaultdict
 import httpx
 import pytest
 import websockets
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.support.server import SERVERS, ServerProcess
 from tests.test_events_servers import stream
@@ -170,7 +171,7 @@ async def test_comet_select_answers_every_resource_that_differs(serve, kind):
             assert unknown.status_code == 404 and "'nope'" in unknown.text
             many = await http.get("/select?r=a&r=b&r=c&r=res&r=x")
             assert many.status_code == 400 and "at most 4" in many.text
-    quiet = {**FAST, "EMBEDDED_UPDATER": False, "LONG_POLL_TIMEOUT": 0.5}
+    quiet = {**FAST, "UPDATE_INTERVAL": 3600, "LONG_POLL_TIMEOUT": 0.5}
     with serve(kind, **quiet) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=15) as http:
             now = messages(await http.get("/select?r=a&r=b"))
@@ -204,3 +205,56 @@ async def test_an_event_stream_follows_several_resources_and_resumes_them_all(
             assert unknown.response.status_code == 404
         async with stream(server, "/events/select?r=a:-1") as refused:
             assert refused.response.status_code == 400
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+async def test_select_sockets_get_the_limits_of_every_socket(serve, kind):
+    limits = {
+        **FAST,
+        "MAX_OPEN_SOCKETS": 2,
+        "RECEIVE_FRAMES_PER_SECOND": 1,
+        "RECEIVE_FRAME_BURST": 3,
+    }
+    with serve(kind, **limits) as server:
+        # A cross-site page may not open one; a script (no Origin) may.
+        with pytest.raises(InvalidStatus) as refused:
+            await websockets.connect(
+                f"{server.ws_url}/select?r=a", origin="http://evil.example"
+            )
+        assert refused.value.response.status_code == 403
+        async with (
+            await connect(server, "r=a") as first,
+            await connect(server, "r=b") as second,
+        ):
+            await receive(first)
+            await receive(second)
+            reason = "This server process holds its limit of 2 open sockets"
+            if kind == "uvicorn":
+                with pytest.raises(InvalidStatus) as refused:
+                    await connect(server, "r=c")
+                assert refused.value.response.status_code == 503
+                assert refused.value.response.body.decode().startswith(reason)
+            else:  # Daphne answers any refusal 403: accepted, then 1013
+                async with await connect(server, "r=c") as third:
+                    code, text = await closed_with(third)
+                    assert code == 1013 and text.startswith(reason)
+            for _ in range(5):  # frames over the rate limit
+                with contextlib.suppress(ConnectionClosed):
+                    await first.send('{"unwatch": ["zz"]}')
+            code, text = await closed_with(first)
+            assert code == 1008 and "rate limit" in text
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+async def test_a_held_select_long_poll_is_answered_503_on_sigterm(serve, kind):
+    # The updater creates the resources and publishes nothing for an hour.
+    with serve(kind, **{**FAST, "UPDATE_INTERVAL": 3600}) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=15) as http:
+            now = messages(await http.get("/select?r=a&r=b"))
+            query = "&".join(f"r={m['name']}:{m['sequence']}" for m in now)
+            held = asyncio.create_task(http.get(f"/select?{query}"))
+            await asyncio.sleep(0.5)
+            server.process.send_signal(signal.SIGTERM)
+            async with asyncio.timeout(10):
+                reply = await held
+            assert reply.status_code == 503 and reply.headers["Retry-After"] == "2"
