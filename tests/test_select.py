@@ -232,3 +232,16 @@ async def test_the_drain_ends_select_streams_and_sockets(hub):
         await comm.disconnect()
         assert await drained
     assert hub.selector.watchers() == []
+
+
+async def test_the_page_has_a_grid_panel_of_the_grid_resources(selector_settings):
+    selector_settings(GRID_RESOURCES=["a", "b-2"])
+    page = (await fast().get("/")).content.decode()
+    assert 'data-live="grid" data-names="a b-2"' in page
+    assert (
+        'data-websocket="/select" data-sse="/events/select" data-comet="/select"'
+        in (page)
+    )
+    assert page.count("data-cell=") == 2
+    selector_settings(GRID_RESOURCES=[])
+    assert 'data-live="grid"' not in (await fast().get("/")).content.decode()
