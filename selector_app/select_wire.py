@@ -57,7 +57,8 @@ def parse_items(items: Iterable[str], *, limit: int, what: str) -> Cursors:
     return cursors
 
 
-def check_size(cursors: Mapping[str, int], *, limit: int, what: str) -> None:
+def check_size(cursors: Mapping[str, object], *, limit: int, what: str) -> None:
+    """Refuse an empty watch set, or one over ``limit`` (``what`` it is)."""
     if not cursors:
         raise MalformedQuery(f"{what} names no resource; give at least one.")
     if len(cursors) > limit:
@@ -126,8 +127,11 @@ def _frame_cursor(name: str, cursor: object) -> int:
 
 
 #: The last version encoded per resource: a pass sends the same version to
-#: every client of a resource, so it is encoded once.
+#: every client of a resource, so it is encoded once. Emptied when it holds
+#: ENCODED_LIMIT resources, so that it never keeps versions the hub dropped
+#: (memory follows what is watched).
 _encoded: dict[str, tuple[Snapshot, str]] = {}
+ENCODED_LIMIT = 10_000
 
 
 def message(snapshot: Snapshot) -> str:
@@ -140,6 +144,8 @@ def message(snapshot: Snapshot) -> str:
         ensure_ascii=False,
         separators=(",", ":"),
     )
+    if len(_encoded) >= ENCODED_LIMIT:
+        _encoded.clear()
     _encoded[snapshot.name] = (snapshot, text)
     return text
 
