@@ -122,6 +122,12 @@ async def test_comet_select_holds_until_one_moves(hub):
         reply = await held
     assert json.loads(reply.content) == [{"name": "b", "sequence": 2, "data": "b2"}]
     assert hub.selector.watchers() == []
+    # Django's handler, for sites without the fast path, answers the same.
+    django = await AsgiClient(get_asgi_application()).get("/select?r=a:1&r=b:1")
+    assert django.status_code == 200 and django["Content-Type"] == "application/json"
+    assert json.loads(django.content) == [{"name": "b", "sequence": 2, "data": "b2"}]
+    bad = await AsgiClient(get_asgi_application()).get("/select?r=a:1&r=b:x")
+    assert bad.status_code == 400 and "'b:x'" in bad.content.decode()
 
 
 @pytest.mark.usefixtures("grid")
