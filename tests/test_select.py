@@ -13,6 +13,8 @@ from asgiref.sync import sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.core.asgi import get_asgi_application
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from selector_app import services
 from selector_app.fastpath import CometFastPath
@@ -251,3 +253,64 @@ async def test_the_page_has_a_grid_panel_of_the_grid_resources(selector_settings
     assert page.count("data-cell=") == 2
     selector_settings(GRID_RESOURCES=[])
     assert 'data-live="grid"' not in (await fast().get("/")).content.decode()
+
+
+# Any interleaving, through the consumer ------------------------------------------
+
+GRID = ["a", "b", "c"]
+steps = st.lists(
+    st.tuples(st.sampled_from(["publish", "watch", "unwatch"]), st.sampled_from(GRID)),
+    max_size=25,
+)
+
+
+@pytest.mark.usefixtures("grid")
+@settings(max_examples=15)
+@given(steps=steps)
+async def test_any_interleaving_of_frames_and_publishes_on_a_socket(hub, steps):
+    """Publishes and watch / unwatch frames in any order, on a real consumer:
+    the socket never sends a resource once the server has read its
+    ``unwatch``, never goes backwards or repeats a version, and ends with the
+    latest version of every resource it watches."""
+    await sync_to_async(services.resource_ensure)(name="c")
+    comm = socket("/select?r=a")
+    await comm.connect()
+    watched = {"a"}
+    got: dict[str, list[int]] = {name: [] for name in GRID}
+
+    def take(frame: str) -> None:
+        message = json.loads(frame)
+        assert message["name"] in watched, message
+        got[message["name"]].append(message["sequence"])
+
+    async def drain() -> None:
+        while not comm.output_queue.empty():
+            take((await comm.receive_output(timeout=1))["text"])
+
+    def watching() -> set[str]:
+        return {name for w in hub.selector.watchers() for name in w.resources()}
+
+    for action, name in steps:
+        if action == "publish":
+            await aresource_publish(name=name, data=f"{name}-{len(got[name])}")
+        elif action == "watch" and name not in watched:
+            cursor = got[name][-1] if got[name] else 0
+            await comm.send_to(text_data=json.dumps({"watch": {name: cursor}}))
+            watched.add(name)
+            await until(lambda name=name: name in watching())
+        elif action == "unwatch" and name in watched and len(watched) > 1:
+            await comm.send_to(text_data=json.dumps({"unwatch": [name]}))
+            await until(lambda name=name: name not in watching())
+            await drain()  # sent before the server read the frame
+            watched.discard(name)
+        await drain()
+    latest = {
+        s.name: s.sequence for s in await sync_to_async(services.resource_snapshots)()
+    }
+    async with asyncio.timeout(5):
+        while any(not got[n] or got[n][-1] != latest[n] for n in watched):
+            take(await comm.receive_from(timeout=5))
+    for name in GRID:
+        assert got[name] == sorted(set(got[name])), (name, got[name])
+    await comm.disconnect()
+    assert hub.selector.watchers() == []
