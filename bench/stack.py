@@ -444,6 +444,8 @@ class Stack:
             "PYTHONPATH": str(self.root),
             **dict(config.env),
             "SELECTOR_METRICS": "1" if config.metrics else "0",
+            # No grid: the embedded updater publishes `res` only.
+            "SELECTOR_GRID_RESOURCES": "",
         }
         if config.redis:
             self.redis = RedisServer(self.logs).start()

@@ -198,6 +198,16 @@ SELECTOR_APP = {
     "BASE_TEMPLATE": "base.html",
     "ADMIN_RANDOM_PUBLISH": True,
     "EMBEDDED_UPDATER": env.bool("SELECTOR_EMBEDDED_UPDATER", True),
+    # The page's grid panel: resources on one /select socket, which the
+    # embedded updater publishes too (a runupdater each with Redis);
+    # SELECTOR_GRID_RESOURCES="" turns the grid off (benchmarks do).
+    "GRID_RESOURCES": [
+        name.strip()
+        for name in env.list(
+            "SELECTOR_GRID_RESOURCES", default=[f"cell-{n}" for n in range(1, 7)]
+        )
+        if name.strip()
+    ],
     "GC_TUNING": env.bool("SELECTOR_GC_TUNING", True),
     "LAZY_AUTOBAHN_LOGS": env.bool("SELECTOR_LAZY_AUTOBAHN_LOGS", True),
     "EAGER_TWISTED_WRITES": env.bool("SELECTOR_EAGER_TWISTED_WRITES", True),

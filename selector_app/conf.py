@@ -65,6 +65,9 @@ class Config:
     EMBEDDED_UPDATER: bool = False
     #: What the updater publishes: resource, interval (seconds), data length.
     UPDATER_RESOURCE: str = "res"
+    #: The resources of the page's grid panel (one ``/select`` socket), which
+    #: the embedded updater creates and publishes too; empty: no grid.
+    GRID_RESOURCES: tuple[str, ...] = ()
     UPDATE_INTERVAL: float = 1.0
     RESOURCE_LENGTH: int = 1024
     #: Seconds between ``server tick #N`` frames on ``/bidirectional``.
@@ -87,6 +90,8 @@ class Config:
     #: Open WebSockets per server process; past it a handshake is refused
     #: (503, or close 1013 where the server cannot answer 503). 0: no limit.
     MAX_OPEN_SOCKETS: int = 10_000
+    #: Resources one ``/select`` request, socket or stream may watch at once.
+    MAX_SELECT_RESOURCES: int = 100
     #: Seconds a runupdater's lock lives without renewal: a standby takes over
     #: within about this long after the holder dies (renewed every third).
     LOCK_TTL: float = 2.0

@@ -34,6 +34,8 @@ from .protocol import (
     parse_query,
 )
 from .runtime import get_hub, tune_gc
+from .select_wire import check_size, message, parse_control, query_cursors
+from .selection import Selection
 from .servers import client_gone, daphne_socket, offers_denial_response
 from .shutdown import get_connections
 from .tasks import OwnedTasks, eagerly
@@ -364,6 +366,78 @@ class PushConsumer(SelectorConsumer):
 
 async def _raise(error: Exception) -> None:
     raise error
+
+
+class SelectConsumer(PushConsumer):
+    """``WS /select?r=a:3&r=b:7``: one JSON frame per newer version of each
+    watched resource, and ``watch`` / ``unwatch`` frames that change the set.
+
+    As a push socket, with one :class:`~selector_app.selection.Selection`
+    (one watcher for the whole set) instead of a delivery; frames from the
+    client count against the rate limit like on every socket.
+    """
+
+    transport = "select"
+    #: What the hub's fan-out sends to this socket.
+    selection: Selection | None = None
+
+    async def connect(self) -> None:
+        await self.accept()
+        config = get_config()
+        try:
+            cursors = query_cursors(self.query(), limit=config.MAX_SELECT_RESOURCES)
+            await self.authorize(cursors)
+            self.selection = await get_hub().select(
+                cursors, self.push, start=self.tasks.start, on_error=self.push_failed
+            )
+        except Refused as error:
+            await self.refuse(error)
+
+    async def authorize(self, cursors: dict[str, int]) -> None:
+        # Before the lookup: a refusal must not tell whether a name exists.
+        for name in cursors:
+            await authorize_scope(self.scope, name)
+
+    def push(self, snapshot: Snapshot) -> Awaitable[None] | None:
+        """As :meth:`PushConsumer.push`, with the JSON message."""
+        if self.closing:
+            return None
+        if self.daphne is not None:
+            self.check_unsent()
+        rest = eagerly(
+            self.base_send({"type": "websocket.send", "text": message(snapshot)})
+        )
+        if self.metered:
+            metrics.sent["select"] += 1
+            if self.timed:
+                metrics.delivered("select", snapshot, self.opened_at)
+        return rest
+
+    async def receive(self, text_data: str | None = None, bytes_data=None) -> None:
+        """A ``{"watch": {...}}`` or ``{"unwatch": [...]}`` frame."""
+        selection = self.selection
+        if selection is None:
+            return  # refused already
+        limit = get_config().MAX_MESSAGE_SIZE
+        if text_data is not None and utf8_over(text_data, limit):
+            raise MessageTooBig(f"Text frames are limited to {limit} bytes.")
+        control = parse_control(text_data)
+        if control.unwatch:
+            selection.unwatch(control.unwatch)
+            return
+        new = {n: c for n, c in control.watch.items() if n not in selection.cursors}
+        check_size(
+            {**selection.cursors, **new},
+            limit=get_config().MAX_SELECT_RESOURCES,
+            what="The watch set",
+        )
+        await self.authorize(new)
+        await get_hub().extend(selection, new)
+
+    async def stop_sending(self) -> None:
+        if self.selection is not None:
+            self.selection.close()
+        await super().stop_sending()
 
 
 class UnknownEndpointConsumer(SelectorConsumer):

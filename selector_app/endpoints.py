@@ -47,5 +47,14 @@ def resource_paths(name: str | None = None) -> dict[str, str]:
     }
 
 
+def select_paths() -> dict[str, str]:
+    """The ``/select`` paths, per transport client.js knows."""
+    return {
+        "websocket": f"{prefix()}select",
+        "sse": reverse("selector_app:events-select"),
+        "comet": reverse("selector_app:select"),
+    }
+
+
 def bidirectional_path() -> str:
     return f"{prefix()}bidirectional"

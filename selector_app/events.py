@@ -124,8 +124,27 @@ async def serve(
     the drain ends the stream, or the client stops reading. The caller has
     run :func:`check_stream` and taken a place with :func:`try_open`, which
     this gives back; ``headers`` are the response's."""
+    stream = EventStream(send, request, get_config())
+
+    def subscribe() -> Awaitable[Delivery]:
+        return get_hub().deliver(
+            name, cursor, stream.push, start=stream.tasks.start, on_error=stream.failed
+        )
+
+    await serve_stream(stream, subscribe, receive, send, headers)
+
+
+async def serve_stream(
+    stream: EventStream,
+    subscribe: Callable[[], Awaitable[Any]],
+    receive: Receive,
+    send: Send,
+    headers: list[tuple[bytes, bytes]],
+) -> None:
+    """:func:`serve` for any stream: ``subscribe`` gives it what sends it the
+    versions (a delivery, or ``/events/select``'s selection)."""
     config = get_config()
-    stream = EventStream(send, request, config)
+    request = stream.request
     connections = get_connections()
     try:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -141,13 +160,7 @@ async def serve(
         await send({"type": "http.response.body", "body": retry, "more_body": True})
         connections.track(TRANSPORT, stream)
         try:
-            stream.delivery = await get_hub().deliver(
-                name,
-                cursor,
-                stream.push,
-                start=stream.tasks.start,
-                on_error=stream.failed,
-            )
+            stream.delivery = await subscribe()
         except Refused:
             # The resource went away between the check and now: the stream
             # ends, and the client's reconnect is answered 404.

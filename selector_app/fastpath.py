@@ -53,7 +53,7 @@ from django.middleware.security import SecurityMiddleware
 from django.urls import Resolver404, ResolverMatch, get_resolver
 from django.utils.module_loading import import_string
 
-from . import events, views
+from . import events, events_select, views
 from .conf import get_config
 from .protocol import MalformedQuery, Refused
 
@@ -72,7 +72,14 @@ IDENTIFICATION_MIDDLEWARE = (
 
 #: The views served on the event loop: Comet, event streams, the health
 #: endpoint and the metrics endpoint.
-FAST_VIEWS = (views.comet, views.events, views.health, views.prometheus_metrics)
+FAST_VIEWS = (
+    views.comet,
+    views.select,
+    views.events,
+    views.events_select,
+    views.health,
+    views.prometheus_metrics,
+)
 
 #: How many Comet paths the fast path remembers the resolution of, and the
 #: longest it remembers: a resource's path is short, and a client sending
@@ -122,7 +129,7 @@ class CometFastPath:
             return
         else:
             request.resolver_match = match
-            if match.func is views.events:
+            if match.func in (views.events, views.events_select):
                 await self._stream(request, match, receive, send)
                 return
             response = await self._respond(request, match, receive)
@@ -212,9 +219,14 @@ class CometFastPath:
         if config.AUTHORIZE is not None:
             for middleware in self.identification:
                 middleware.process_request(request)
-        name = match.kwargs.get("name") or config.DEFAULT_RESOURCE
         try:
-            cursor = await events.check_stream(request, name, config)
+            if match.func is views.events_select:
+                cursors = await events_select.check_stream(request, config)
+                serve = functools.partial(events_select.serve, request, cursors)
+            else:
+                name = match.kwargs.get("name") or config.DEFAULT_RESOURCE
+                cursor = await events.check_stream(request, name, config)
+                serve = functools.partial(events.serve, request, name, cursor)
             headers = events.stream_headers()
             if self.security:
                 headers = self.security.process_response(request, headers)
@@ -222,9 +234,7 @@ class CometFastPath:
         except Refused as error:
             return views.refusal(error)
         try:
-            await events.serve(
-                request, name, cursor, receive, send, _header_list(headers)
-            )
+            await serve(receive, send, _header_list(headers))
         except Exception:
             # After the headers nothing else can be answered: the stream ends
             # (the server closes the connection) and the log says why.

@@ -30,6 +30,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 
 from .fanout import Delivery, OnError, Send, Start
 from .protocol import Snapshot, TooManyWaiters, UnknownResource, differs
+from .selection import Selection
 from .selector import Selector
 
 #: Reads one resource's current version from the store, or ``None``.
@@ -383,6 +384,39 @@ class Hub:
         finally:
             self.waiting_polls -= 1
 
+    async def poll_many(
+        self, cursors: Mapping[str, int], *, timeout: float | None = None
+    ) -> list[Snapshot] | None:
+        """One long-poll over a watch set (``GET /select``): every resource
+        whose version differs from its cursor, at once if any does, else
+        when one does (with all that differ then); ``None`` after
+        ``timeout``. One wait on the Selector, whatever the number of
+        resources; it counts once against ``max_waiting_polls``."""
+        snapshots = await self.prepare(cursors)
+        ready = [
+            s for s, c in zip(snapshots, cursors.values(), strict=True) if differs(s, c)
+        ]
+        if ready:
+            return ready
+        if self.waiting_polls >= self.max_waiting_polls:
+            raise TooManyWaiters(
+                f"This server process already holds {self.waiting_polls} "
+                "long-poll requests. Retry later."
+            )
+        self.waiting_polls += 1
+        try:
+            fired = await self.wait(cursors, timeout=timeout)
+        except TimeoutError:
+            return None
+        finally:
+            self.waiting_polls -= 1
+        # The pass that woke us looked at the triggered resource only.
+        return [
+            snapshot
+            for name, cursor in cursors.items()
+            if (snapshot := fired.get(name) or differs(self.get(name), cursor))
+        ]
+
     async def follow(self, name: str, cursor: int) -> AsyncIterator[Snapshot]:
         """Check that ``name`` exists, then return an iterator of its versions.
 
@@ -415,3 +449,66 @@ class Hub:
         """
         await self._against(name, cursor)
         return Delivery(self, name, cursor, send, start=start, on_error=on_error)
+
+    async def prepare(self, cursors: Mapping[str, int]) -> list[Snapshot]:
+        """Check that every resource of a watch set exists, loading those the
+        hub does not hold (together, each once for every caller), and return
+        their versions in order. :class:`UnknownResource` names every one
+        the store does not have."""
+        # Held ones without I/O; the others' reads together (a task each,
+        # for the moment of the read only).
+        found: dict[str, Snapshot | BaseException | None] = {
+            name: snapshot
+            if (snapshot := self._snapshots.get(name)) and cursor <= snapshot.sequence
+            else None
+            for name, cursor in cursors.items()
+        }
+        slow = [name for name, snapshot in found.items() if snapshot is None]
+        if slow:
+            results = await asyncio.gather(
+                *(self._against(name, cursors[name]) for name in slow),
+                return_exceptions=True,
+            )
+            found.update(zip(slow, results, strict=True))
+        unknown = [
+            name for name, item in found.items() if isinstance(item, UnknownResource)
+        ]
+        if unknown:
+            listed = ", ".join(repr(name[:100]) for name in unknown[:10])
+            raise UnknownResource(f"There is no resource named {listed}.")
+        snapshots = []
+        for item in found.values():
+            if not isinstance(item, Snapshot):
+                raise item  # type: ignore[misc]  # Unavailable, or a bug
+            snapshots.append(item)
+        return snapshots
+
+    def hold(self, snapshots: Iterable[Snapshot]) -> None:
+        """Hold these versions again (one may have been dropped while
+        :meth:`prepare` awaited): call it right after watching them."""
+        for snapshot in snapshots:
+            self._keep(snapshot)
+
+    async def select(
+        self,
+        cursors: Mapping[str, int],
+        send: Send,
+        *,
+        start: Start,
+        on_error: OnError,
+    ) -> Selection:
+        """Check that every resource of ``cursors`` exists, then send their
+        versions to one socket with one watcher (:mod:`selector_app.selection`):
+        at once every one whose sequence is not its cursor, then every newer
+        one. Grow the set with :meth:`extend`."""
+        snapshots = await self.prepare(cursors)
+        selection = Selection(self, cursors, send, start=start, on_error=on_error)
+        self.hold(snapshots)
+        return selection
+
+    async def extend(self, selection: Selection, cursors: Mapping[str, int]) -> None:
+        """Add resources to a live selection (a ``watch`` frame): checked and
+        loaded first, then watched in one turn of the loop."""
+        snapshots = await self.prepare(cursors)
+        selection.watch(cursors)
+        self.hold(snapshots)

@@ -112,11 +112,13 @@ def quantile(bounds: tuple[float, ...], counts: list[int], q: float) -> float | 
     return bounds[-1]
 
 
-#: Publish-to-delivery latency by transport (``push``, ``comet``, ``events``).
+#: Publish-to-delivery latency by transport (``push``, ``comet``, ``events``,
+#: and ``select`` for ``WS /select``).
 delivery: dict[str, Histogram] = {
     "push": Histogram(LATENCY_BUCKETS),
     "comet": Histogram(LATENCY_BUCKETS),
     "events": Histogram(LATENCY_BUCKETS),
+    "select": Histogram(LATENCY_BUCKETS),
 }
 #: How long each re-read of the rows took.
 reread_duration = Histogram(REREAD_BUCKETS)

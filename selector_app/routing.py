@@ -7,6 +7,7 @@ from . import consumers
 websocket_urlpatterns = [
     path("websocket", consumers.PushConsumer.as_asgi()),
     path("websocket/<slug:name>", consumers.PushConsumer.as_asgi()),
+    path("select", consumers.SelectConsumer.as_asgi()),
     path("bidirectional", consumers.BidirectionalConsumer.as_asgi()),
 ]
 

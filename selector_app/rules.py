@@ -19,6 +19,8 @@ SETTINGS_DOCS = f"{DOCS_URL}settings.md"
 
 #: Channels' rule for group names: ASCII letters, digits, ``-``, ``_``, ``.``.
 GROUP_NAME = re.compile(r"[A-Za-z0-9._-]{1,99}")
+#: A resource name, as the URL routes (`<slug:name>`) and the model take it.
+RESOURCE_NAME = re.compile(r"[-a-zA-Z0-9_]{1,100}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +112,18 @@ RULES: dict[str, Rule] = {
     ),
     "EMBEDDED_UPDATER": FLAG,
     "UPDATER_RESOURCE": name(),
+    "GRID_RESOURCES": Rule(
+        "a list (or tuple) of at most 100 resource names (str of letters, "
+        "digits, '-' or '_')",
+        lambda value: (
+            isinstance(value, tuple | list)
+            and len(value) <= 100
+            and all(
+                isinstance(item, str) and RESOURCE_NAME.fullmatch(item)
+                for item in value
+            )
+        ),
+    ),
     "UPDATE_INTERVAL": seconds(),
     "RESOURCE_LENGTH": count(1),
     "TICK_INTERVAL": seconds(),
@@ -120,6 +134,7 @@ RULES: dict[str, Rule] = {
     "RECEIVE_BYTE_BURST": count(1),
     "MAX_UNSENT_BYTES": count(0),
     "MAX_OPEN_SOCKETS": count(0),
+    "MAX_SELECT_RESOURCES": count(1),
     "LOCK_TTL": seconds(),
     "LOCK_REDIS_URL": Rule(
         "a str: empty, or a redis://, rediss:// or unix:// URL",

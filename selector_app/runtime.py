@@ -23,7 +23,7 @@ from channels.db import database_sync_to_async
 from channels.layers import InMemoryChannelLayer
 
 from . import services
-from .conf import get_config
+from .conf import Config, get_config
 from .feed import Feed
 from .heartbeat import Heartbeat, server_describer, server_software
 from .hub import Hub
@@ -96,12 +96,13 @@ class Runtime:
             self.tasks.start(self.heartbeat.run(), "selector_app heartbeat")
         if self.embedded_updater:
             config = get_config()
-            updater = Updater(
-                name=config.UPDATER_RESOURCE,
-                interval=config.UPDATE_INTERVAL,
-                length=config.RESOURCE_LENGTH,
-            )
-            self.tasks.start(updater.run(), "selector_app embedded updater")
+            for name in updated_resources(config):
+                updater = Updater(
+                    name=name,
+                    interval=config.UPDATE_INTERVAL,
+                    length=config.RESOURCE_LENGTH,
+                )
+                self.tasks.start(updater.run(), "selector_app embedded updater")
 
     async def aclose(self) -> None:
         await self.tasks.aclose()
@@ -116,9 +117,11 @@ class Runtime:
     async def _make_resource_then_feed(self) -> None:
         config = get_config()
         try:
-            snapshot = await database_sync_to_async(services.resource_ensure)(
-                name=config.UPDATER_RESOURCE, length=config.RESOURCE_LENGTH
-            )
+            for name in updated_resources(config):
+                snapshot = await database_sync_to_async(services.resource_ensure)(
+                    name=name, length=config.RESOURCE_LENGTH
+                )
+                self.hub.advance(snapshot)
         except Exception as error:
             # The updater tries again at its start and on every tick.
             logger.warning(
@@ -126,9 +129,12 @@ class Runtime:
                 config.UPDATER_RESOURCE,
                 error,
             )
-        else:
-            self.hub.advance(snapshot)
         self.feed.start()
+
+
+def updated_resources(config: Config) -> list[str]:
+    """What the embedded updater publishes: its resource and the grid's."""
+    return list(dict.fromkeys((config.UPDATER_RESOURCE, *config.GRID_RESOURCES)))
 
 
 _runtimes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Runtime] = (

@@ -11,6 +11,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 
 from . import endpoints, metrics
+from . import events_select as events_select_module
 from .access import authorize_request, may_read_metrics
 from .conf import Config, get_config
 from .events import check_stream
@@ -18,9 +19,11 @@ from .events_django import streaming_response
 from .health import process_health
 from .protocol import Refused, parse_cursor, parse_query
 from .runtime import get_hub
+from .select_wire import answer, query_cursors
 from .shutdown import get_connections
 
 TEXT = "text/plain; charset=utf-8"
+JSON = "application/json"
 
 
 def _text(status: int, body: str = "") -> HttpResponse:
@@ -83,6 +86,37 @@ async def _comet(
 
 @csrf_exempt  # read-only: other methods get 405, not CSRF's 403
 @require_safe
+async def select(request: HttpRequest) -> HttpResponse:
+    """``GET /select?r=a:3&r=b:7``: a JSON array of every watched resource
+    whose sequence differs from its cursor, at once or when one does; 204
+    after the long-poll timeout. Held like a Comet request."""
+    config = get_config()
+    since = time.time()
+    try:
+        query = parse_query(request.META.get("QUERY_STRING", ""))
+        cursors = query_cursors(query, limit=config.MAX_SELECT_RESOURCES)
+        # Before the lookup: a refusal must not tell whether a name exists.
+        for name in cursors:
+            await authorize_request(request, name)
+        async with get_connections().hold("comet"):
+            snapshots = await get_hub().poll_many(
+                cursors, timeout=config.LONG_POLL_TIMEOUT
+            )
+    except Refused as error:
+        return refusal(error)
+    if snapshots is None:
+        return _text(204)
+    if config.METRICS:
+        metrics.sent["select"] += len(snapshots)
+        for snapshot in snapshots:
+            metrics.delivered("comet", snapshot, since)
+    response = HttpResponse(answer(snapshots), content_type=JSON)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@csrf_exempt  # read-only: other methods get 405, not CSRF's 403
+@require_safe
 async def events(request: HttpRequest, name: str | None = None) -> HttpResponse:
     """``GET /events[/<name>]``: a Server-Sent Events stream.
 
@@ -95,6 +129,20 @@ async def events(request: HttpRequest, name: str | None = None) -> HttpResponse:
     try:
         cursor = await check_stream(request, name, config)
         return streaming_response(request, name, cursor, config)
+    except Refused as error:
+        return refusal(error)
+
+
+@csrf_exempt  # read-only: other methods get 405, not CSRF's 403
+@require_safe
+async def events_select(request: HttpRequest) -> HttpResponse:
+    """``GET /events/select?r=a:3&r=b:7``: one event stream over several
+    resources (selector_app/events_select.py); this view is Django's path,
+    ``CometFastPath`` serves it on the event loop."""
+    config = get_config()
+    try:
+        cursors = await events_select_module.check_stream(request, config)
+        return events_select_module.streaming_response(request, cursors, config)
     except Refused as error:
         return refusal(error)
 
@@ -152,4 +200,6 @@ def page_context() -> dict[str, object]:
         "paths": endpoints.resource_paths(),
         "websocket_path": endpoints.websocket_path(),
         "bidirectional_path": endpoints.bidirectional_path(),
+        "grid": config.GRID_RESOURCES,
+        "select_paths": endpoints.select_paths(),
     }

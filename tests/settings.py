@@ -17,7 +17,12 @@ from realtime_site.settings import DATABASES, SELECTOR_APP
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 # No heartbeat rows written behind a test's back (tests/test_heartbeat.py
 # turns them on where it wants them).
-SELECTOR_APP = {**SELECTOR_APP, "EMBEDDED_UPDATER": False, "HEARTBEATS": False}
+SELECTOR_APP = {
+    **SELECTOR_APP,
+    "EMBEDDED_UPDATER": False,
+    "HEARTBEATS": False,
+    "GRID_RESOURCES": [],  # tests that want a grid say so
+}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

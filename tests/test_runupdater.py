@@ -177,3 +177,15 @@ async def test_a_second_runupdater_stands_by_until_the_first_stops(
         second.kill()
     ours, theirs = first.published(), second.published()
     assert ours and theirs and max(ours) < min(theirs)  # never both at once
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_resource_given_twice_publishes_both(settings, redis_server):
+    settings.CHANNEL_LAYERS = {"default": redis_channel_layer(redis_server.url)}
+    out = io.StringIO()
+    args = ("--interval", "0.01", "--length", "5", "--count", "2", "--create")
+    call_command("runupdater", "--resource", "x", "--resource", "y", *args, stdout=out)
+    for name in ("x", "y"):
+        assert f"Stopped after 2 publishes to {name!r} (0 failed)" in out.getvalue()
+        assert Resource.objects.get(name=name).sequence == 3

@@ -13,5 +13,7 @@ from realtime_site.settings import SELECTOR_APP
 
 SELECTOR_APP = {
     **SELECTOR_APP,
+    # No grid unless a test asks: its embedded updater publishes `res` only.
+    "GRID_RESOURCES": [],
     **json.loads(os.environ.get("SELECTOR_TEST_OVERRIDES", "{}")),
 }

@@ -1,4 +1,5 @@
-"""``manage.py runupdater``: the periodic publisher for one resource.
+"""``manage.py runupdater``: the periodic publisher for one resource or more
+(``--resource`` given once per resource: one updater, with its own lock, each).
 
 It says what it is doing through its own output, whatever the site's
 logging: state changes (started, lock acquired, standby, lost, stopped) on
@@ -50,8 +51,13 @@ class Command(BaseCommand):
         config = get_config()
         parser.add_argument(
             "--resource",
-            default=config.UPDATER_RESOURCE,
-            help="The resource to publish to (default %(default)s); it must exist.",
+            action="append",
+            dest="resources",
+            help=(
+                "A resource to publish to (default "
+                f"{config.UPDATER_RESOURCE}); it must exist. Give it once per "
+                "resource to publish several (each with its own lock)."
+            ),
         )
         parser.add_argument(
             "--create",
@@ -78,7 +84,7 @@ class Command(BaseCommand):
         )
 
     def handle(
-        self, *args, resource, create, interval, length, count, verbosity, **options
+        self, *args, resources, create, interval, length, count, verbosity, **options
     ) -> None:
         if isinstance(channel_layer(), InMemoryChannelLayer):
             raise CommandError(
@@ -88,24 +94,30 @@ class Command(BaseCommand):
                 "in-memory layer the server runs the updater itself "
                 "(SELECTOR_APP['EMBEDDED_UPDATER'])."
             )
-        self._check_resource(resource, create=create, length=length)
+        names = list(dict.fromkeys(resources or [get_config().UPDATER_RESOURCE]))
+        for name in names:
+            self._check_resource(name, create=create, length=length)
         self.shown = LEVELS.get(verbosity, logging.DEBUG)
-        updater = Updater(
-            name=resource,
-            interval=interval,
-            length=length,
-            exclusive=True,
-            report=self.report,
-        )
+        updaters = [
+            Updater(
+                name=name,
+                interval=interval,
+                length=length,
+                exclusive=True,
+                report=self.report,
+            )
+            for name in names
+        ]
         try:
-            asyncio.run(self._run(updater, count))
+            asyncio.run(self._run(updaters, count))
         except ImproperlyConfigured as error:  # e.g. no Redis for the lock
             raise CommandError(str(error)) from error
-        self.report(
-            logging.INFO,
-            f"Stopped after {updater.published} publishes to {resource!r} "
-            f"({updater.failed} failed).",
-        )
+        for updater in updaters:
+            self.report(
+                logging.INFO,
+                f"Stopped after {updater.published} publishes to {updater.name!r} "
+                f"({updater.failed} failed).",
+            )
 
     def report(self, level: int, line: str) -> None:
         """Show one status line if ``-v`` asks for it; problems on stderr."""
@@ -133,13 +145,20 @@ class Command(BaseCommand):
                 "or pass --create to create it."
             )
 
-    async def _run(self, updater: Updater, count: int | None) -> None:
+    async def _run(self, updaters: list[Updater], count: int | None) -> None:
         # SIGINT/SIGTERM let a publish in flight finish, then stop.
         loop = asyncio.get_running_loop()
+
+        def stop() -> None:
+            for updater in updaters:
+                updater.stop()
+
         for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, updater.stop)
+            loop.add_signal_handler(signum, stop)
         try:
-            await updater.run(count)
+            # gather(), not a TaskGroup: an error (no Redis for the lock) is
+            # raised as itself, and asyncio.run() cancels the other updaters.
+            await asyncio.gather(*(updater.run(count) for updater in updaters))
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)

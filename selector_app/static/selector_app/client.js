@@ -16,8 +16,15 @@
 //
 // The transports know nothing of what is watched: a "feed" gives them each
 // attempt's URL (the cursor in its query) and reads each message. subscribe()
-// is the single-resource feed; a multi-resource feed (the /select endpoints)
-// plugs into the same Subscription.
+// is the single-resource feed; subscribeMany() is the multi-resource feed of
+// the /select endpoints (one socket, stream or long-poll for every resource),
+// plugged into the same Subscription:
+//
+//   const grid = subscribeMany({ a: 0, b: 0 }, (version) => {
+//     console.log(version.name, version.sequence, version.data);
+//   });
+//   grid.watch({ c: 0 });
+//   grid.unwatch(["a"]);
 
 /** The transports, in the order of the fallback. */
 export const TRANSPORTS = ["websocket", "sse", "comet"];
@@ -85,6 +92,57 @@ function resourceFeed(name, paths, cursor) {
   };
 }
 
+/** The /select endpoint paths under the app's mount `prefix`. */
+export function selectPaths(prefix = "/") {
+  return { websocket: prefix + "select", sse: prefix + "events/select", comet: prefix + "select" };
+}
+
+/**
+ * Follow several resources on one connection: `cursors` maps each name to
+ * the sequence the caller has (0: nothing yet); `onVersion({name, sequence,
+ * data})` for every version newer than the last one delivered of its
+ * resource. The options of subscribe() (paths: {websocket, sse, comet} of
+ * the /select endpoints). Returns a Subscription with .watch({name: cursor})
+ * and .unwatch([name]) besides: over WebSocket they are frames on the open
+ * socket; over SSE and Comet the request is made again with the new set.
+ */
+export function subscribeMany(cursors, onVersion, options = {}) {
+  const paths = options.paths || selectPaths(options.prefix);
+  return new Subscription(selectFeed(cursors, paths), onVersion, options);
+}
+
+/** The feed of a watch set: JSON messages (or arrays of them), ?r=name:seq. */
+function selectFeed(initial, paths) {
+  // A Map: a resource may well be named "constructor".
+  const cursors = new Map(Object.entries(initial).map(([name, seq]) => [name, seq || 0]));
+  return {
+    cursors: cursors,
+    eventNames() {
+      return Array.from(cursors.keys());
+    },
+    url(transport) {
+      const items = Array.from(cursors, ([name, seq]) => "r=" + encodeURIComponent(name) + (seq ? ":" + seq : ""));
+      return paths[transport] + "?" + items.join("&");
+    },
+    read(text, deliver) {
+      let parsed;
+      try {
+        parsed = JSON.parse(text);
+      } catch (error) {
+        return; // not a message
+      }
+      for (const message of Array.isArray(parsed) ? parsed : [parsed]) {
+        if (!message || !cursors.has(message.name) || !Number.isSafeInteger(message.sequence)) {
+          continue; // not watched (any more), or not a version
+        }
+        if (cursors.get(message.name) === message.sequence) continue; // a repeat
+        cursors.set(message.name, message.sequence);
+        deliver({ name: message.name, sequence: message.sequence, data: message.data });
+      }
+    },
+  };
+}
+
 /** One subscription's reconnecting, falling-back life over the transports. */
 export class Subscription {
   constructor(feed, onVersion, options = {}) {
@@ -132,6 +190,38 @@ export class Subscription {
     }
   }
 
+  /** Follow more resources (a multi-resource subscription only); a name
+   * already followed keeps its own cursor. */
+  watch(cursors) {
+    const added = {};
+    for (const [name, seq] of Object.entries(cursors)) {
+      if (!this.feed.cursors.has(name)) {
+        this.feed.cursors.set(name, seq || 0);
+        added[name] = seq || 0;
+      }
+    }
+    if (Object.keys(added).length) this.changed({ watch: added });
+  }
+
+  /** Stop following these resources; nothing more is delivered of them. */
+  unwatch(names) {
+    const removed = names.filter((name) => this.feed.cursors.delete(name));
+    if (removed.length) this.changed({ unwatch: removed });
+  }
+
+  changed(frame) {
+    if (this.closed) return;
+    if (this.current && this.current.send && this.current.send(JSON.stringify(frame))) {
+      return; // an open socket changes its set
+    }
+    if (this.timer !== null) return; // a retry is due: it asks with the new set
+    if (this.current) {
+      this.current.close();
+      this.current = null;
+    }
+    this.connect(); // SSE and Comet carry the set in their URL
+  }
+
   setState(state, info = {}) {
     this.state = state;
     this.onState(state, Object.assign({ transport: this.transport }, info));
@@ -140,6 +230,10 @@ export class Subscription {
   connect() {
     this.timer = null;
     if (this.closed) return;
+    if (this.feed.cursors && this.feed.cursors.size === 0) {
+      this.setState("idle"); // nothing to follow until watch()
+      return;
+    }
     this.transport = this.order[this.index];
     this.setState("connecting");
     const attempt = { opened: false };
@@ -236,6 +330,11 @@ const OPENERS = {
         ws.onopen = ws.onmessage = ws.onclose = null;
         ws.close();
       },
+      send(text) {
+        if (ws.readyState !== 1) return false; // not open (yet): reconnect
+        ws.send(text);
+        return true;
+      },
     };
   },
 
@@ -247,7 +346,11 @@ const OPENERS = {
       opened = true;
       handlers.opened();
     };
-    source.onmessage = (event) => handlers.message(event.data);
+    const onEvent = (event) => handlers.message(event.data);
+    source.onmessage = onEvent;
+    // /events/select names each event after its resource.
+    const names = subscription.feed.eventNames ? subscription.feed.eventNames() : [];
+    names.forEach((name) => source.addEventListener(name, onEvent));
     source.onerror = () => {
       // EventSource would reconnect by itself, without back-off or a reason:
       // this client reconnects instead, from its own cursor.
@@ -272,6 +375,7 @@ const OPENERS = {
     };
     return {
       close() {
+        names.forEach((name) => source.removeEventListener(name, onEvent));
         source.onopen = source.onmessage = source.onerror = null;
         source.close();
         if (probe) probe.abort();

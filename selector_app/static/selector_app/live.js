@@ -1,7 +1,8 @@
 // Live panels for selector_app. Plain JavaScript, no dependencies.
 //
-// Every element with a data-live attribute ("comet", "websocket", "sse" or
-// "bidirectional") becomes a panel. Endpoint paths come from the server's URL
+// Every element with a data-live attribute ("comet", "websocket", "sse",
+// "bidirectional" or "grid") becomes a panel; a grid follows the resources
+// of its data-names on one /select connection (client.js's subscribeMany). Endpoint paths come from the server's URL
 // configuration (data-* attributes), so the app works under any prefix. Each
 // panel shows its connection state and reconnects by itself; the resource
 // panels follow their resource with client.js, an ES module loaded with
@@ -70,6 +71,36 @@
       {
         transport: transport,
         paths: paths,
+        onState: function (state, info) {
+          var shown = describe(state, info);
+          panel.dataset.transport = info.transport;
+          setState(panel, shown[0], shown[1]);
+        }
+      }
+    );
+  }
+
+  function startGrid(panel, client) {
+    var cursors = {};
+    var cells = {};
+    var names = panel.dataset.names.split(" ");
+    for (var i = 0; i < names.length; i++) {
+      cursors[names[i]] = 0;
+      cells[names[i]] = panel.querySelector('[data-cell="' + names[i] + '"]');
+    }
+    panel.subscription = client.subscribeMany(
+      cursors,
+      function (version) {
+        var cell = cells[version.name];
+        part(cell, "sequence").textContent = String(version.sequence);
+        part(cell, "data").textContent = version.data.slice(0, 32);
+        cell.classList.add("changed");
+        setTimeout(function () {
+          cell.classList.remove("changed");
+        }, 300);
+      },
+      {
+        paths: { websocket: panel.dataset.websocket, sse: panel.dataset.sse, comet: panel.dataset.comet },
         onState: function (state, info) {
           var shown = describe(state, info);
           panel.dataset.transport = info.transport;
@@ -154,6 +185,9 @@
       } else if (resourceTransports[kind] && client) {
         panel.dataset.started = "1";
         startResource(panel, resourceTransports[kind], client);
+      } else if (kind === "grid" && client) {
+        panel.dataset.started = "1";
+        startGrid(panel, client);
       }
     }
   }
