@@ -48,7 +48,7 @@ PREFIX = "selector_app"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 #: Transports always reported, even at 0, so that alerts and graphs have a
 #: series from the first scrape on.
-TRANSPORTS = ("push", "comet", "bidirectional", "events")
+TRANSPORTS = ("push", "comet", "bidirectional", "events", "select")
 
 
 class SelectorCollector(Collector):

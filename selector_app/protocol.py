@@ -11,9 +11,12 @@ other module may import it.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import unquote
+
+T = TypeVar("T")
 
 #: The channel-layer message type that announces a new version.
 PUBLISHED = "resource.published"
@@ -291,3 +294,32 @@ class ShuttingDown(Refused, RuntimeError):
     status = 503
     close_code = 1012
     retry_later = True
+
+
+class PerVersion(Generic[T]):
+    """An encoding of a version, computed once per version for every client.
+
+    A fan-out pass sends the same version to every client of a resource, so
+    its wire form (an event, a JSON message) is built for the first and
+    reused: the last version encoded is kept per resource. Emptied when it
+    holds ``limit`` resources, so that it never keeps many versions the hub
+    has dropped (memory follows what is watched).
+    """
+
+    def __init__(self, encode: Callable[[Snapshot], T], limit: int = 10_000) -> None:
+        self.encode = encode
+        self.limit = limit
+        self._last: dict[str, tuple[Snapshot, T]] = {}
+
+    def __call__(self, snapshot: Snapshot) -> T:
+        cached = self._last.get(snapshot.name)
+        if cached is not None and cached[0] is snapshot:
+            return cached[1]
+        value = self.encode(snapshot)
+        if len(self._last) >= self.limit:
+            self._last.clear()
+        self._last[snapshot.name] = (snapshot, value)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._last)

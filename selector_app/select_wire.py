@@ -14,7 +14,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 
-from .protocol import InvalidCursor, MalformedQuery, Query, Snapshot, parse_cursor
+from .protocol import (
+    InvalidCursor,
+    MalformedQuery,
+    PerVersion,
+    Query,
+    Snapshot,
+    parse_cursor,
+)
 
 #: A resource name, as the URL routes (``<slug:name>``) and the model take it.
 from .rules import RESOURCE_NAME as NAME
@@ -126,28 +133,16 @@ def _frame_cursor(name: str, cursor: object) -> int:
     return cursor
 
 
-#: The last version encoded per resource: a pass sends the same version to
-#: every client of a resource, so it is encoded once. Emptied when it holds
-#: ENCODED_LIMIT resources, so that it never keeps versions the hub dropped
-#: (memory follows what is watched).
-_encoded: dict[str, tuple[Snapshot, str]] = {}
-ENCODED_LIMIT = 10_000
-
-
-def message(snapshot: Snapshot) -> str:
-    """``{"name", "sequence", "data"}`` as JSON, computed once per version."""
-    cached = _encoded.get(snapshot.name)
-    if cached is not None and cached[0] is snapshot:
-        return cached[1]
-    text = json.dumps(
+def _encode(snapshot: Snapshot) -> str:
+    return json.dumps(
         {"name": snapshot.name, "sequence": snapshot.sequence, "data": snapshot.data},
         ensure_ascii=False,
         separators=(",", ":"),
     )
-    if len(_encoded) >= ENCODED_LIMIT:
-        _encoded.clear()
-    _encoded[snapshot.name] = (snapshot, text)
-    return text
+
+
+#: ``{"name", "sequence", "data"}`` as JSON, computed once per version.
+message = PerVersion(_encode)
 
 
 def answer(snapshots: Iterable[Snapshot]) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from .protocol import Snapshot
+from .protocol import PerVersion, Snapshot
 
 CONTENT_TYPE = "text/event-stream; charset=utf-8"
 #: The comment sent after ``KEEP_ALIVE_INTERVAL`` of silence.
@@ -25,19 +25,8 @@ def encode_event(snapshot: Snapshot) -> bytes:
     return f"id: {snapshot.sequence}\n{lines}\n".encode()
 
 
-#: The last version encoded per resource: a fan-out pass sends the same
-#: version to every stream of a resource, so it is encoded once per pass.
-_encoded: dict[str, tuple[Snapshot, bytes]] = {}
-
-
-def event_bytes(snapshot: Snapshot) -> bytes:
-    """:func:`encode_event`, computed once per version."""
-    cached = _encoded.get(snapshot.name)
-    if cached is not None and cached[0] is snapshot:
-        return cached[1]
-    encoded = encode_event(snapshot)
-    _encoded[snapshot.name] = (snapshot, encoded)
-    return encoded
+#: :func:`encode_event`, computed once per version for all the streams.
+event_bytes = PerVersion(encode_event)
 
 
 def retry_field(milliseconds: int) -> bytes:

@@ -9,6 +9,7 @@ from selector_app.protocol import (
     Forbidden,
     InvalidCursor,
     MalformedQuery,
+    PerVersion,
     Snapshot,
     TooManyWaiters,
     UnknownResource,
@@ -115,3 +116,14 @@ def test_a_malformed_query_is_refused_with_400_and_4400(raw, reason):
 
 def test_the_field_limit_is_inclusive():
     assert len(parse_query(b"&".join([b"a=1"] * MAX_QUERY_FIELDS)).getlist("a")) == 1000
+
+
+def test_a_version_is_encoded_once_and_the_memo_stays_bounded():
+    calls = []
+    memo = PerVersion(lambda snapshot: calls.append(snapshot) or snapshot.message, 3)
+    first = Snapshot("a", 1, "x")
+    assert memo(first) == memo(first) == "1 x" and len(calls) == 1
+    assert memo(Snapshot("a", 1, "x")) == "1 x" and len(calls) == 2  # another version
+    for index in range(10):
+        memo(Snapshot(f"r{index}", 1, "y"))
+    assert len(memo) <= 3
