@@ -26,7 +26,15 @@ channel layer, the database) lives in :mod:`selector_app.feed`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+import contextlib
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 
 from .fanout import Delivery, OnError, Send, Start
 from .protocol import Snapshot, TooManyWaiters, UnknownResource, differs
@@ -371,18 +379,11 @@ class Hub:
         answer = differs(await self._against(name, cursor), cursor)
         if answer is not None:
             return answer
-        if self.waiting_polls >= self.max_waiting_polls:
-            raise TooManyWaiters(
-                f"This server process already holds {self.waiting_polls} "
-                "long-poll requests. Retry later."
-            )
-        self.waiting_polls += 1
-        try:
-            return (await self.wait({name: cursor}, timeout=timeout))[name]
-        except TimeoutError:
-            return None
-        finally:
-            self.waiting_polls -= 1
+        with self._holding_a_poll():
+            try:
+                return (await self.wait({name: cursor}, timeout=timeout))[name]
+            except TimeoutError:
+                return None
 
     async def poll_many(
         self, cursors: Mapping[str, int], *, timeout: float | None = None
@@ -398,6 +399,22 @@ class Hub:
         ]
         if ready:
             return ready
+        with self._holding_a_poll():
+            try:
+                fired = await self.wait(cursors, timeout=timeout)
+            except TimeoutError:
+                return None
+        # The pass that woke us looked at the triggered resource only.
+        return [
+            snapshot
+            for name, cursor in cursors.items()
+            if (snapshot := fired.get(name) or differs(self.get(name), cursor))
+        ]
+
+    @contextlib.contextmanager
+    def _holding_a_poll(self) -> Iterator[None]:
+        """Count a long-poll that waits against ``max_waiting_polls``, or
+        refuse it when the process holds that many already."""
         if self.waiting_polls >= self.max_waiting_polls:
             raise TooManyWaiters(
                 f"This server process already holds {self.waiting_polls} "
@@ -405,17 +422,9 @@ class Hub:
             )
         self.waiting_polls += 1
         try:
-            fired = await self.wait(cursors, timeout=timeout)
-        except TimeoutError:
-            return None
+            yield
         finally:
             self.waiting_polls -= 1
-        # The pass that woke us looked at the triggered resource only.
-        return [
-            snapshot
-            for name, cursor in cursors.items()
-            if (snapshot := fired.get(name) or differs(self.get(name), cursor))
-        ]
 
     async def follow(self, name: str, cursor: int) -> AsyncIterator[Snapshot]:
         """Check that ``name`` exists, then return an iterator of its versions.
