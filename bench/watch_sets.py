@@ -19,7 +19,7 @@ window's (µs), for W1 and W5, and their ratio, with what each client got
 regressions fail the run). Run it only at small N while developing; the lead
 runs the figures on a quiet machine::
 
-    .venv/bin/python -m bench.select --n 1000 --servers daphne,uvicorn --window 30
+    .venv/bin/python -m bench.watch_sets --n 1000 --servers daphne,uvicorn --window 30
 """
 
 from __future__ import annotations
