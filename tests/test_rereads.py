@@ -123,6 +123,8 @@ async def test_a_deleted_held_resource_is_forgotten_and_a_recreated_one_found(
     # A client that waits for it (hub.wait) finds it when it is created again,
     # without an announcement, at the next re-read.
     task = asyncio.create_task(feed.hub.wait({"res": 0}))
+    # Once it waits (it looked the name up and found no row), the row comes.
+    await until(lambda: feed.hub.selector.watched("res"))
     await Resource.objects.acreate(name="res", data="again")
     await feed.resync()
     async with asyncio.timeout(5):
